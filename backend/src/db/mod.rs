@@ -1,0 +1,122 @@
+//! Storage: one [`Database`] handle over SQLite (the embedded default) or PostgreSQL.
+//!
+//! Diesel is blocking, so every query runs on the blocking thread pool through [`Database::read`]
+//! or [`Database::write`], never on the async workers. Writes to SQLite go through one connection
+//! behind a mutex: SQLite allows one writer at a time anyway, and queueing writers here is far
+//! cheaper than letting them collide and sleep in SQLite's busy handler.
+
+mod connection;
+pub mod models;
+mod pool;
+pub mod schema;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::connection::SimpleConnection;
+use tracing::Span;
+
+pub use connection::DbConnection;
+pub use pool::{Backend, StorageError};
+
+use crate::error::ApiError;
+use pool::{Manager, Pool};
+
+/// Cheap to clone: the pool and the writer are shared.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool,
+    /// SQLite only: the single connection that writes. `None` on PostgreSQL, whose writers use the pool.
+    sqlite_writer: Option<Arc<Mutex<DbConnection>>>,
+    backend: Backend,
+}
+
+impl Database {
+    /// Connects, runs the pending migrations and opens the pool.
+    /// `url` is `postgres://...`, `sqlite://path` or a plain SQLite path.
+    pub fn open(url: &str, pool_size: Option<u32>) -> Result<Database, StorageError> {
+        let backend = Backend::of_url(url);
+        pool::migrate(backend, url)?;
+        let pool = pool::build(Manager::new(backend, url), backend, pool_size)?;
+        let sqlite_writer = match backend {
+            Backend::Sqlite => Some(Arc::new(Mutex::new(pool::connect(backend, url)?))),
+            Backend::Postgres => None,
+        };
+        Ok(Database { pool, sqlite_writer, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Runs `f` with a pooled connection on the blocking pool. For queries that only read.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        blocking(move || f(&mut *pool.get()?)).await
+    }
+
+    /// Runs `f`, which writes, on the blocking pool. `f` opens its own transaction where it needs one.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match &self.sqlite_writer {
+            None => self.read(f).await,
+            Some(writer) => {
+                let writer = Arc::clone(writer);
+                blocking(move || {
+                    // A panic while writing leaves no transaction open (diesel rolls back on unwind),
+                    // so a poisoned lock still guards a usable connection.
+                    let mut conn = writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    f(&mut conn)
+                })
+                .await
+            }
+        }
+    }
+
+    /// True when the database answers a trivial query within `timeout`: for `/readyz`.
+    pub async fn is_ready(&self, timeout: Duration) -> bool {
+        let pool = self.pool.clone();
+        let check = blocking(move || {
+            let mut conn = pool.get_timeout(timeout)?;
+            conn.batch_execute("SELECT 1")?;
+            Ok(())
+        });
+        matches!(tokio::time::timeout(timeout, check).await, Ok(Ok(())))
+    }
+
+    /// Connections checked out of the pool right now, for `/metrics`.
+    pub fn connections_in_use(&self) -> u32 {
+        let state = self.pool.state();
+        state.connections - state.idle_connections
+    }
+}
+
+/// Runs blocking work on the blocking pool, inside the caller's tracing span.
+async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let span = Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f)).await.map_err(ApiError::internal)?
+}
+
+/// The current time as stored: UTC, truncated to microseconds so that SQLite and PostgreSQL
+/// return exactly what was written.
+pub fn now() -> NaiveDateTime {
+    let now = Utc::now().naive_utc();
+    DateTime::from_timestamp_micros(now.and_utc().timestamp_micros()).map_or(now, |t| t.naive_utc())
+}
+
+/// A stored time on the wire.
+pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
+    t.and_utc()
+}

@@ -1,0 +1,185 @@
+//! Rows as stored, and their conversion to the API's types. Queries live in `domain/`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{api_tokens, messages, refresh_tokens, room_members, rooms, users};
+use super::utc;
+
+#[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub created_at: NaiveDateTime,
+}
+
+impl From<UserRow> for chat_api::User {
+    fn from(u: UserRow) -> Self {
+        chat_api::User { id: u.id, username: u.username, display_name: u.display_name, created_at: utc(u.created_at) }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub display_name: &'a str,
+    pub password_hash: &'a str,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshTokenRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub family: String,
+    pub expires_at: NaiveDateTime,
+    pub used_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct NewRefreshToken<'a> {
+    pub user_id: i64,
+    pub family: &'a str,
+    pub token_hash: &'a str,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = api_tokens)]
+pub struct ApiTokenRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub scopes: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+impl ApiTokenRow {
+    /// Scopes are stored space-separated; names this build does not know are dropped.
+    pub fn scope_list(&self) -> Vec<chat_api::Scope> {
+        self.scopes.split_whitespace().filter_map(chat_api::Scope::parse).collect()
+    }
+}
+
+impl From<ApiTokenRow> for chat_api::ApiToken {
+    fn from(t: ApiTokenRow) -> Self {
+        chat_api::ApiToken {
+            id: t.id,
+            scopes: t.scope_list(),
+            name: t.name,
+            created_at: utc(t.created_at),
+            expires_at: t.expires_at.map(utc),
+            last_used_at: t.last_used_at.map(utc),
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = api_tokens)]
+pub struct NewApiToken<'a> {
+    pub user_id: i64,
+    pub name: &'a str,
+    pub token_hash: &'a str,
+    pub scopes: &'a str,
+    pub created_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = rooms)]
+pub struct RoomRow {
+    pub id: i64,
+    pub name: String,
+    pub topic: Option<String>,
+    pub visibility: String,
+    pub kind: String,
+    pub created_by: i64,
+    pub created_at: NaiveDateTime,
+    pub last_seq: i64,
+    pub last_activity_at: NaiveDateTime,
+}
+
+impl RoomRow {
+    pub fn is_public(&self) -> bool {
+        self.visibility == "public"
+    }
+
+    pub fn is_direct(&self) -> bool {
+        self.kind == "direct"
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = rooms)]
+pub struct NewRoom<'a> {
+    pub name: &'a str,
+    pub topic: Option<&'a str>,
+    pub visibility: &'a str,
+    pub kind: &'a str,
+    pub direct_key: Option<&'a str>,
+    pub created_by: i64,
+    pub created_at: NaiveDateTime,
+    pub last_activity_at: NaiveDateTime,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = room_members)]
+pub struct MemberRow {
+    pub room_id: i64,
+    pub user_id: i64,
+    pub role: String,
+    pub joined_at: NaiveDateTime,
+    pub last_read_seq: i64,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = messages)]
+pub struct MessageRow {
+    pub id: i64,
+    pub room_id: i64,
+    pub seq: i64,
+    pub author_id: i64,
+    pub body: String,
+    pub client_id: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub edited_at: Option<NaiveDateTime>,
+    pub deleted: bool,
+}
+
+impl MessageRow {
+    pub fn with_author(self, author: UserRow) -> chat_api::Message {
+        chat_api::Message {
+            id: self.id,
+            room_id: self.room_id,
+            seq: self.seq,
+            author: author.into(),
+            body: self.body,
+            client_id: self.client_id,
+            created_at: utc(self.created_at),
+            edited_at: self.edited_at.map(utc),
+            deleted: self.deleted,
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = messages)]
+pub struct NewMessage<'a> {
+    pub room_id: i64,
+    pub seq: i64,
+    pub author_id: i64,
+    pub body: &'a str,
+    pub client_id: Option<&'a str>,
+    pub idempotency_key: Option<&'a str>,
+    pub created_at: NaiveDateTime,
+}

@@ -1,0 +1,90 @@
+// What `diesel print-schema` prints for a database migrated with migrations/postgres (diesel.toml);
+// regenerate it after a migration rather than edit it. The SQLite migrations create the same tables
+// with the same SQL types, so one schema serves both.
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Int8,
+        user_id -> Int8,
+        name -> Text,
+        token_hash -> Text,
+        scopes -> Text,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Int8,
+        room_id -> Int8,
+        seq -> Int8,
+        author_id -> Int8,
+        body -> Text,
+        client_id -> Nullable<Text>,
+        idempotency_key -> Nullable<Text>,
+        created_at -> Timestamp,
+        edited_at -> Nullable<Timestamp>,
+        deleted -> Bool,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> Int8,
+        user_id -> Int8,
+        family -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    room_members (room_id, user_id) {
+        room_id -> Int8,
+        user_id -> Int8,
+        role -> Text,
+        joined_at -> Timestamp,
+        last_read_seq -> Int8,
+    }
+}
+
+diesel::table! {
+    rooms (id) {
+        id -> Int8,
+        name -> Text,
+        topic -> Nullable<Text>,
+        visibility -> Text,
+        kind -> Text,
+        direct_key -> Nullable<Text>,
+        created_by -> Int8,
+        created_at -> Timestamp,
+        last_seq -> Int8,
+        last_activity_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Int8,
+        username -> Text,
+        display_name -> Text,
+        password_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(messages -> rooms (room_id));
+diesel::joinable!(messages -> users (author_id));
+diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(room_members -> rooms (room_id));
+diesel::joinable!(room_members -> users (user_id));
+diesel::joinable!(rooms -> users (created_by));
+
+diesel::allow_tables_to_appear_in_same_query!(api_tokens, messages, refresh_tokens, room_members, rooms, users,);

@@ -1,0 +1,162 @@
+//! Credentials: password hashes (argon2id), access tokens (HS256 JWTs), and the opaque random
+//! secrets behind refresh tokens, API tokens and WebSocket tickets.
+//!
+//! Opaque secrets are stored only as SHA-256 hashes: they carry 256 bits of randomness, so a fast
+//! hash is enough (argon2's slowness protects low-entropy passwords, which these are not).
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+
+/// Every API token starts with this, so the server (and secret scanners) can tell it from a JWT.
+pub const API_TOKEN_PREFIX: &str = "chat_pat_";
+/// Refresh tokens start with this.
+pub const REFRESH_TOKEN_PREFIX: &str = "chat_rt_";
+
+/// Signs and checks access tokens. The algorithm is pinned: a token that names another one
+/// (`none` included) is rejected before its signature is looked at.
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+}
+
+/// What an access token says.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    /// The user id, as a string (RFC 7519 makes `sub` a string).
+    sub: String,
+    /// Expiry, Unix seconds.
+    exp: i64,
+    /// Issue time, Unix seconds.
+    iat: i64,
+}
+
+/// An access token as issued.
+pub struct AccessToken {
+    pub token: String,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+}
+
+impl JwtKeys {
+    pub fn new(secret: &[u8], ttl: Duration) -> JwtKeys {
+        let mut validation = Validation::new(Algorithm::HS256);
+        // Nodes share a clock source; a token past `exp` is refused at once.
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        JwtKeys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            ttl,
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    pub fn issue(&self, user_id: i64) -> Result<AccessToken, ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        let expires_in = self.ttl.as_secs() as i64;
+        let claims = Claims { sub: user_id.to_string(), iat: now, exp: now + expires_in };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(ApiError::internal)?;
+        Ok(AccessToken { token, expires_in })
+    }
+
+    /// The user id and expiry (Unix seconds) of a valid token; 401 otherwise.
+    pub fn verify(&self, token: &str) -> Result<(i64, i64), ApiError> {
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => ApiError::unauthorized("token_expired", "The access token has expired."),
+                _ => ApiError::unauthorized("invalid_token", "The access token is not valid."),
+            })?;
+        let user_id = data
+            .claims
+            .sub
+            .parse()
+            .map_err(|_| ApiError::unauthorized("invalid_token", "The access token is not valid."))?;
+        Ok((user_id, data.claims.exp))
+    }
+}
+
+/// An argon2id hash in PHC form, with a fresh random salt.
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string()).map_err(ApiError::internal)
+}
+
+/// True when `password` matches the stored `hash`. An unreadable hash never matches.
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// Spends the time of a real verification, so that a login for an unknown user takes as long as
+/// one with a wrong password and does not reveal which usernames exist.
+pub fn verify_password_of_nobody(password: &str) {
+    static NOBODY: LazyLock<String> = LazyLock::new(|| {
+        // Unwrap: hashing a fixed password with valid default parameters cannot fail.
+        hash_password("no user has this password").unwrap()
+    });
+    let _ = verify_password(&NOBODY, password);
+}
+
+/// A new random secret: `prefix` and 32 random bytes, URL-safe.
+pub fn new_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// How a secret is stored and looked up.
+pub fn hash_secret(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_themselves() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password(&hash, "correct horse"));
+        assert!(!verify_password(&hash, "correct horsE"));
+        assert!(!verify_password("not a hash", "correct horse"));
+    }
+
+    #[test]
+    fn jwt_round_trip_and_wrong_key() {
+        let keys = JwtKeys::new(b"k1", Duration::from_secs(60));
+        let token = keys.issue(42).unwrap();
+        assert_eq!(keys.verify(&token.token).unwrap().0, 42);
+        let other = JwtKeys::new(b"k2", Duration::from_secs(60));
+        assert!(other.verify(&token.token).is_err());
+    }
+
+    #[test]
+    fn secrets_are_unique_and_hash_stably() {
+        let a = new_secret(API_TOKEN_PREFIX);
+        let b = new_secret(API_TOKEN_PREFIX);
+        assert_ne!(a, b);
+        assert!(a.starts_with(API_TOKEN_PREFIX) && a.len() > 40);
+        assert_eq!(hash_secret(&a), hash_secret(&a));
+        assert_eq!(hash_secret(&a).len(), 64);
+    }
+}

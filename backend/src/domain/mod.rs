@@ -1,0 +1,8 @@
+//! The rules of the service, as plain functions over a database connection: no actix types here,
+//! so the same function serves REST and the WebSocket, and each can be read on its own.
+
+pub mod api_tokens;
+pub mod credentials;
+pub mod messages;
+pub mod rooms;
+pub mod users;

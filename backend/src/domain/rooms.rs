@@ -1,0 +1,412 @@
+//! Rooms and membership: who may see, join and administer a room, and how a room looks to a
+//! given viewer (member count, last message, their unread count).
+//!
+//! Visibility rule: a private room is visible only to its members; to anyone else every
+//! operation on it answers 404, exactly as for a room that does not exist.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chat_api::{CreateRoomRequest, FieldError, Member, Role, Room, RoomKind, RoomPage, Visibility};
+use chrono::DateTime;
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+
+use crate::db::models::{MemberRow, MessageRow, NewRoom, RoomRow, UserRow};
+use crate::db::schema::{messages, room_members, rooms, users};
+use crate::db::{DbConnection, now, utc};
+use crate::domain;
+use crate::error::ApiError;
+
+/// A room request, checked: the name is 1-80 characters and not only white space.
+pub struct NewRoomSpec {
+    name: String,
+    topic: Option<String>,
+    visibility: Visibility,
+}
+
+impl NewRoomSpec {
+    pub fn parse(req: CreateRoomRequest) -> Result<NewRoomSpec, ApiError> {
+        let mut errors = Vec::new();
+        let name = req.name.trim().to_owned();
+        if !(1..=80).contains(&name.chars().count()) {
+            errors.push(FieldError { field: "name".into(), message: "must be 1 to 80 characters".into() });
+        }
+        let topic = req.topic.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty());
+        if topic.as_ref().is_some_and(|t| t.chars().count() > 500) {
+            errors.push(FieldError { field: "topic".into(), message: "must be at most 500 characters".into() });
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        Ok(NewRoomSpec { name, topic, visibility: req.visibility.unwrap_or_default() })
+    }
+}
+
+/// Which rooms `GET /rooms` lists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ListScope {
+    /// The caller's rooms, latest activity first.
+    #[default]
+    Joined,
+    /// Every public room, newest first.
+    Public,
+}
+
+/// A room the viewer may see, with their membership when they have one.
+pub struct VisibleRoom {
+    pub room: RoomRow,
+    pub membership: Option<MemberRow>,
+}
+
+impl VisibleRoom {
+    pub fn is_owner(&self) -> bool {
+        self.membership.as_ref().is_some_and(|m| m.role == "owner")
+    }
+
+    /// 403 unless the viewer is a member (only public rooms are visible to non-members).
+    pub fn require_member(&self) -> Result<&MemberRow, ApiError> {
+        self.membership.as_ref().ok_or_else(|| ApiError::forbidden("not_a_member", "Join this room first."))
+    }
+}
+
+fn room_not_found(room_id: i64) -> ApiError {
+    ApiError::not_found("room_not_found", format!("No room {room_id} is visible to you."))
+}
+
+/// The room if `viewer` may see it: public, or private with `viewer` a member. 404 otherwise.
+pub fn visible(conn: &mut DbConnection, room_id: i64, viewer: i64) -> Result<VisibleRoom, ApiError> {
+    let room: RoomRow = rooms::table
+        .find(room_id)
+        .select(RoomRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| room_not_found(room_id))?;
+    let membership =
+        room_members::table.find((room_id, viewer)).select(MemberRow::as_select()).first(conn).optional()?;
+    if membership.is_none() && !room.is_public() {
+        return Err(room_not_found(room_id));
+    }
+    Ok(VisibleRoom { room, membership })
+}
+
+pub fn create(conn: &mut DbConnection, owner: i64, spec: NewRoomSpec) -> Result<Room, ApiError> {
+    let visibility = match spec.visibility {
+        Visibility::Public => "public",
+        Visibility::Private => "private",
+    };
+    let room = conn.transaction(|conn| -> Result<RoomRow, ApiError> {
+        let created_at = now();
+        let new = NewRoom {
+            name: &spec.name,
+            topic: spec.topic.as_deref(),
+            visibility,
+            kind: "room",
+            direct_key: None,
+            created_by: owner,
+            created_at,
+            last_activity_at: created_at,
+        };
+        let room = insert(conn, new)?;
+        add(conn, &room, owner, "owner")?;
+        Ok(room)
+    })?;
+    view(conn, room, owner)
+}
+
+/// Makes `user_id` a member unless they are one. A new member starts with everything read:
+/// the backlog is history to them, not news.
+fn add(conn: &mut DbConnection, room: &RoomRow, user_id: i64, role: &str) -> Result<(), ApiError> {
+    let exists = room_members::table.find((room.id, user_id)).count().get_result::<i64>(conn)? > 0;
+    if !exists {
+        let joined_at = now();
+        let row = MemberRow { room_id: room.id, user_id, role: role.into(), joined_at, last_read_seq: room.last_seq };
+        diesel::insert_into(room_members::table).values(row).execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn get(conn: &mut DbConnection, room_id: i64, viewer: i64) -> Result<Room, ApiError> {
+    let visible = visible(conn, room_id, viewer)?;
+    view(conn, visible.room, viewer)
+}
+
+/// Joins a public room; joining twice is not an error. A private room stays invisible (404)
+/// unless the caller is already a member.
+pub fn join(conn: &mut DbConnection, room_id: i64, user_id: i64) -> Result<Room, ApiError> {
+    let visible = visible(conn, room_id, user_id)?;
+    if visible.membership.is_none() {
+        add(conn, &visible.room, user_id, "member")?;
+    }
+    view(conn, visible.room, user_id)
+}
+
+pub fn leave(conn: &mut DbConnection, room_id: i64, user_id: i64) -> Result<(), ApiError> {
+    visible(conn, room_id, user_id)?;
+    diesel::delete(room_members::table.find((room_id, user_id))).execute(conn)?;
+    Ok(())
+}
+
+pub fn members(conn: &mut DbConnection, room_id: i64, viewer: i64) -> Result<Vec<Member>, ApiError> {
+    visible(conn, room_id, viewer)?;
+    let rows: Vec<(MemberRow, UserRow)> = room_members::table
+        .inner_join(users::table)
+        .filter(room_members::room_id.eq(room_id))
+        .order((room_members::joined_at.asc(), room_members::user_id.asc()))
+        .select((MemberRow::as_select(), UserRow::as_select()))
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(m, u)| member(m, u)).collect())
+}
+
+fn member(m: MemberRow, user: UserRow) -> Member {
+    Member {
+        user: user.into(),
+        role: if m.role == "owner" { Role::Owner } else { Role::Member },
+        joined_at: utc(m.joined_at),
+    }
+}
+
+/// The owner adds someone by username. Adding an existing member changes nothing.
+pub fn add_member(conn: &mut DbConnection, room_id: i64, actor: i64, username: &str) -> Result<Member, ApiError> {
+    let visible = visible(conn, room_id, actor)?;
+    if !visible.is_owner() || visible.room.is_direct() {
+        return Err(ApiError::forbidden("not_the_owner", "Only the room's owner can add members."));
+    }
+    let user = domain::users::find_by_username(conn, username)?;
+    add(conn, &visible.room, user.id, "member")?;
+    let row = room_members::table.find((room_id, user.id)).select(MemberRow::as_select()).first(conn)?;
+    Ok(member(row, user))
+}
+
+/// The private room of two people: created on first use, the same room every time after.
+pub fn direct(conn: &mut DbConnection, me: i64, username: &str) -> Result<Room, ApiError> {
+    let other = domain::users::find_by_username(conn, username)?;
+    if other.id == me {
+        return Err(ApiError::invalid("username", "a direct room needs another person"));
+    }
+    let key = format!("{}:{}", me.min(other.id), me.max(other.id));
+    let room = match find_direct(conn, &key)? {
+        Some(room) => room,
+        None => match create_direct(conn, me, &other, &key) {
+            // Both people opened it at the same moment: the other request created it.
+            Err(e) if e.is_unique_violation() => find_direct(conn, &key)?.ok_or(e)?,
+            created => created?,
+        },
+    };
+    // Either person may have left; opening the room again brings both back.
+    add(conn, &room, me, "member")?;
+    add(conn, &room, other.id, "member")?;
+    view(conn, room, me)
+}
+
+fn find_direct(conn: &mut DbConnection, key: &str) -> Result<Option<RoomRow>, ApiError> {
+    Ok(rooms::table.filter(rooms::direct_key.eq(key)).select(RoomRow::as_select()).first(conn).optional()?)
+}
+
+fn create_direct(conn: &mut DbConnection, me: i64, other: &UserRow, key: &str) -> Result<RoomRow, ApiError> {
+    let created_at = now();
+    let new = NewRoom {
+        name: &other.username,
+        topic: None,
+        visibility: "private",
+        kind: "direct",
+        direct_key: Some(key),
+        created_by: me,
+        created_at,
+        last_activity_at: created_at,
+    };
+    insert(conn, new)
+}
+
+/// Stores a new room and returns its row (built here: the multi-backend connection returns columns,
+/// not whole rows).
+fn insert(conn: &mut DbConnection, new: NewRoom) -> Result<RoomRow, ApiError> {
+    let id: i64 = diesel::insert_into(rooms::table).values(&new).returning(rooms::id).get_result(conn)?;
+    Ok(RoomRow {
+        id,
+        name: new.name.to_owned(),
+        topic: new.topic.map(str::to_owned),
+        visibility: new.visibility.to_owned(),
+        kind: new.kind.to_owned(),
+        created_by: new.created_by,
+        created_at: new.created_at,
+        last_seq: 0,
+        last_activity_at: new.last_activity_at,
+    })
+}
+
+/// One page of rooms. Cursors are opaque to clients: the sort key of the last room of the page.
+pub fn list(
+    conn: &mut DbConnection,
+    viewer: i64,
+    scope: ListScope,
+    limit: i64,
+    cursor: Option<&str>,
+) -> Result<RoomPage, ApiError> {
+    let cursor = cursor.map(Cursor::decode).transpose()?;
+    let mut rows: Vec<RoomRow> = match scope {
+        ListScope::Joined => {
+            let mut query = rooms::table
+                .inner_join(room_members::table)
+                .filter(room_members::user_id.eq(viewer))
+                .select(RoomRow::as_select())
+                .order((rooms::last_activity_at.desc(), rooms::id.desc()))
+                .limit(limit + 1)
+                .into_boxed();
+            if let Some(Cursor { activity_us, id }) = cursor {
+                let at = DateTime::from_timestamp_micros(activity_us).ok_or_else(bad_cursor)?.naive_utc();
+                query = query
+                    .filter(rooms::last_activity_at.lt(at).or(rooms::last_activity_at.eq(at).and(rooms::id.lt(id))));
+            }
+            query.load(conn)?
+        }
+        ListScope::Public => {
+            let mut query = rooms::table
+                .filter(rooms::visibility.eq("public"))
+                .select(RoomRow::as_select())
+                .order(rooms::id.desc())
+                .limit(limit + 1)
+                .into_boxed();
+            if let Some(Cursor { id, .. }) = cursor {
+                query = query.filter(rooms::id.lt(id));
+            }
+            query.load(conn)?
+        }
+    };
+    let has_more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = rows
+        .last()
+        .filter(|_| has_more)
+        .map(|r| Cursor { activity_us: r.last_activity_at.and_utc().timestamp_micros(), id: r.id }.encode());
+    Ok(RoomPage { items: views(conn, rows, viewer)?, next_cursor })
+}
+
+/// Where a page of rooms ended.
+struct Cursor {
+    activity_us: i64,
+    id: i64,
+}
+
+fn bad_cursor() -> ApiError {
+    ApiError::bad_request("invalid_cursor", "The cursor is not one this server gave out.")
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.activity_us, self.id))
+    }
+
+    fn decode(raw: &str) -> Result<Cursor, ApiError> {
+        let text = URL_SAFE_NO_PAD.decode(raw).ok().and_then(|b| String::from_utf8(b).ok()).ok_or_else(bad_cursor)?;
+        let (activity, id) = text.split_once(':').ok_or_else(bad_cursor)?;
+        Ok(Cursor {
+            activity_us: activity.parse().map_err(|_| bad_cursor())?,
+            id: id.parse().map_err(|_| bad_cursor())?,
+        })
+    }
+}
+
+pub fn view(conn: &mut DbConnection, room: RoomRow, viewer: i64) -> Result<Room, ApiError> {
+    // Unwrap: views returns one room per row it is given.
+    Ok(views(conn, vec![room], viewer)?.pop().unwrap())
+}
+
+/// How rooms look to `viewer`, in the order given. A fixed number of queries however many rooms.
+pub fn views(conn: &mut DbConnection, rows: Vec<RoomRow>, viewer: i64) -> Result<Vec<Room>, ApiError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let member_counts: HashMap<i64, i64> = room_members::table
+        .filter(room_members::room_id.eq_any(&ids))
+        .group_by(room_members::room_id)
+        .select((room_members::room_id, count_star()))
+        .load::<(i64, i64)>(conn)?
+        .into_iter()
+        .collect();
+    let read_markers: HashMap<i64, i64> = room_members::table
+        .filter(room_members::user_id.eq(viewer))
+        .filter(room_members::room_id.eq_any(&ids))
+        .select((room_members::room_id, room_members::last_read_seq))
+        .load::<(i64, i64)>(conn)?
+        .into_iter()
+        .collect();
+    let mut last_messages: HashMap<i64, chat_api::Message> = messages::table
+        .inner_join(users::table)
+        .inner_join(rooms::table)
+        .filter(rooms::id.eq_any(&ids))
+        .filter(messages::seq.eq(rooms::last_seq))
+        .select((MessageRow::as_select(), UserRow::as_select()))
+        .load::<(MessageRow, UserRow)>(conn)?
+        .into_iter()
+        .map(|(m, u)| (m.room_id, m.with_author(u)))
+        .collect();
+    let unread: HashMap<i64, i64> = messages::table
+        .inner_join(
+            room_members::table.on(room_members::room_id.eq(messages::room_id).and(room_members::user_id.eq(viewer))),
+        )
+        .filter(messages::room_id.eq_any(&ids))
+        .filter(messages::seq.gt(room_members::last_read_seq))
+        .filter(messages::author_id.ne(viewer))
+        .filter(messages::deleted.eq(false))
+        .group_by(messages::room_id)
+        .select((messages::room_id, count_star()))
+        .load::<(i64, i64)>(conn)?
+        .into_iter()
+        .collect();
+    let direct_ids: Vec<i64> = rows.iter().filter(|r| r.is_direct()).map(|r| r.id).collect();
+    let direct_names: HashMap<i64, String> = if direct_ids.is_empty() {
+        HashMap::new()
+    } else {
+        room_members::table
+            .inner_join(users::table)
+            .filter(room_members::room_id.eq_any(&direct_ids))
+            .filter(room_members::user_id.ne(viewer))
+            .select((room_members::room_id, users::display_name))
+            .load::<(i64, String)>(conn)?
+            .into_iter()
+            .collect()
+    };
+    Ok(rows
+        .into_iter()
+        .map(|r| Room {
+            id: r.id,
+            name: direct_names.get(&r.id).cloned().unwrap_or(r.name),
+            topic: r.topic,
+            visibility: if r.visibility == "public" { Visibility::Public } else { Visibility::Private },
+            kind: if r.kind == "direct" { RoomKind::Direct } else { RoomKind::Room },
+            created_by: r.created_by,
+            created_at: utc(r.created_at),
+            member_count: member_counts.get(&r.id).copied().unwrap_or(0),
+            last_message: last_messages.remove(&r.id),
+            unread_count: unread.get(&r.id).copied().unwrap_or(0),
+            last_read_seq: read_markers.get(&r.id).copied().unwrap_or(0),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let c = Cursor { activity_us: 1_764_000_000_123_456, id: 42 }.encode();
+        let back = Cursor::decode(&c).unwrap();
+        assert_eq!((back.activity_us, back.id), (1_764_000_000_123_456, 42));
+        assert!(Cursor::decode("!!!").is_err());
+        assert!(Cursor::decode(&URL_SAFE_NO_PAD.encode("12")).is_err());
+    }
+
+    #[test]
+    fn room_names_are_checked() {
+        let req = |name: &str| CreateRoomRequest { name: name.into(), topic: None, visibility: None };
+        assert!(NewRoomSpec::parse(req("general")).is_ok());
+        assert!(NewRoomSpec::parse(req("   ")).is_err());
+        assert!(NewRoomSpec::parse(req(&"x".repeat(81))).is_err());
+        assert!(NewRoomSpec::parse(req(&"é".repeat(80))).is_ok());
+    }
+}

@@ -1,0 +1,112 @@
+//! `/auth/*` and `/me`: accounts and sessions.
+
+use actix_web::{HttpResponse, web};
+use chat_api::{LoginRequest, Problem, RefreshRequest, RegisterRequest, TokenResponse, User};
+
+use super::State;
+use super::caller::Caller;
+use crate::domain::credentials::{hash_password, verify_password, verify_password_of_nobody};
+use crate::domain::users::{self, Registration};
+use crate::error::ApiError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/auth/register").post(register))
+        .service(web::resource("/auth/login").post(login))
+        .service(web::resource("/auth/refresh").post(refresh))
+        .service(web::resource("/auth/logout").post(logout))
+        .service(web::resource("/me").get(me));
+}
+
+/// Create an account and start a session.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", security(()),
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered and signed in", body = TokenResponse),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`username_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`, with `errors`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn register(state: State, body: web::Json<RegisterRequest>) -> Result<HttpResponse, ApiError> {
+    let registration = Registration::parse(body.into_inner())?;
+    let password = registration.password.clone();
+    // Hashing is deliberately slow: keep it off the async workers and out of the database writer.
+    let hash = web::block(move || hash_password(&password)).await.map_err(ApiError::internal)??;
+    let st = state.clone();
+    let session = state
+        .db
+        .write(move |conn| {
+            let user = users::create(conn, &registration, &hash)?;
+            users::start_session(conn, &st.keys, st.config.refresh_token_ttl, user, None)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(session))
+}
+
+/// Start a session with a username and password.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()),
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid_credentials`: the same answer whether the user is unknown or the password wrong",
+            body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn login(state: State, body: web::Json<LoginRequest>) -> Result<web::Json<TokenResponse>, ApiError> {
+    let LoginRequest { username, password } = body.into_inner();
+    let found = state.db.read(move |conn| users::find_with_password(conn, &username)).await?;
+    let user = web::block(move || match found {
+        Some((user, hash)) if verify_password(&hash, &password) => Some(user),
+        Some(_) => None,
+        None => {
+            verify_password_of_nobody(&password);
+            None
+        }
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .ok_or_else(|| ApiError::unauthorized("invalid_credentials", "The username or password is wrong."))?;
+    let st = state.clone();
+    let session = state
+        .db
+        .write(move |conn| users::start_session(conn, &st.keys, st.config.refresh_token_ttl, user, None))
+        .await?;
+    Ok(web::Json(session))
+}
+
+/// Spend a refresh token for a new pair. Presenting a spent one revokes its whole family.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", security(()),
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "A new access and refresh token", body = TokenResponse),
+        (status = 401, description = "`invalid_refresh_token`: unknown, expired, revoked or already used",
+            body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn refresh(state: State, body: web::Json<RefreshRequest>) -> Result<web::Json<TokenResponse>, ApiError> {
+    let token = body.into_inner().refresh_token;
+    let st = state.clone();
+    let session =
+        state.db.write(move |conn| users::refresh(conn, &st.keys, st.config.refresh_token_ttl, &token)).await?;
+    Ok(web::Json(session))
+}
+
+/// End the session a refresh token belongs to. Unknown tokens are accepted silently.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(()),
+    request_body = RefreshRequest,
+    responses((status = 204, description = "Signed out")))]
+pub async fn logout(state: State, body: web::Json<RefreshRequest>) -> Result<HttpResponse, ApiError> {
+    let token = body.into_inner().refresh_token;
+    state.db.write(move |conn| users::logout(conn, &token)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller's own account (for an API token, the user who made it).
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
+    responses(
+        (status = 200, description = "The caller", body = User),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn me(state: State, caller: Caller) -> Result<web::Json<User>, ApiError> {
+    let user = state.db.read(move |conn| users::find(conn, caller.user_id)).await?;
+    Ok(web::Json(user.into()))
+}

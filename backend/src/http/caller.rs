@@ -1,0 +1,87 @@
+//! Who is calling: the `Caller` extractor reads `Authorization: Bearer <token>`, where the token is
+//! either a user's access token (a JWT, checked without the database) or an API token (looked up on
+//! every request, so revocation is immediate on every node).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use chat_api::Scope;
+
+use super::State;
+use crate::domain::api_tokens;
+use crate::domain::credentials::API_TOKEN_PREFIX;
+use crate::error::ApiError;
+
+/// An authenticated caller.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user_id: i64,
+    /// `None` for a user's own session (it may do anything); the token's scopes for an API token.
+    scopes: Option<Vec<Scope>>,
+}
+
+impl Caller {
+    /// 403 `insufficient_scope` unless the caller may act with `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        match &self.scopes {
+            Some(scopes) if !scopes.contains(&scope) => Err(ApiError::forbidden(
+                "insufficient_scope",
+                format!("This API token lacks the scope {}.", scope.as_str()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// 403 `insufficient_scope` for API tokens: managing rooms and tokens needs the user's own session.
+    pub fn require_session(&self) -> Result<(), ApiError> {
+        match self.scopes {
+            Some(_) => {
+                Err(ApiError::forbidden("insufficient_scope", "This needs the user's own session, not an API token."))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// The bearer token of a request, if it has one.
+pub fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
+    let missing = || ApiError::unauthorized("unauthorized", "Send Authorization: Bearer <token>.");
+    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(missing)?;
+    let value = value.to_str().map_err(|_| missing())?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(missing());
+    }
+    Ok(token.trim())
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer_token(req).map(str::to_owned);
+        let state = req.app_data::<State>().cloned();
+        Box::pin(async move {
+            let token = token?;
+            // Unwrap-free: the state is registered by `Application::build` for every route.
+            let state = state.ok_or_else(|| ApiError::internal(std::io::Error::other("no app state")))?;
+            authenticate(&state, token).await
+        })
+    }
+}
+
+async fn authenticate(state: &web::Data<super::AppState>, token: String) -> Result<Caller, ApiError> {
+    if !token.starts_with(API_TOKEN_PREFIX) {
+        let (user_id, _expires) = state.keys.verify(&token)?;
+        return Ok(Caller { user_id, scopes: None });
+    }
+    let row = state.db.read(move |conn| api_tokens::authenticate(conn, &token)).await?;
+    if api_tokens::needs_touch(&row) {
+        let id = row.id;
+        state.db.write(move |conn| api_tokens::touch(conn, id)).await?;
+    }
+    Ok(Caller { user_id: row.user_id, scopes: Some(row.scope_list()) })
+}

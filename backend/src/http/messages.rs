@@ -1,0 +1,162 @@
+//! `/rooms/{room_id}/messages` and `/rooms/{room_id}/read`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chat_api::{EditMessageRequest, Message, MessagePage, Problem, ReadMarkerRequest, Scope, SendMessageRequest};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::State;
+use super::caller::Caller;
+use super::rooms::page_limit;
+use crate::domain::messages::{self, DEFAULT_PAGE, DedupKeys, MessageBody, Window};
+use crate::error::ApiError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/rooms/{room_id}/messages").post(send_message).get(history))
+        .service(web::resource("/rooms/{room_id}/messages/{seq}").patch(edit).delete(delete))
+        .service(web::resource("/rooms/{room_id}/read").post(mark_read));
+}
+
+/// Send a message (`send_message`). It is committed before this responds. A retry with the same
+/// `client_id` or `Idempotency-Key` returns the first message with status 200 and stores nothing.
+#[utoipa::path(post, path = "/api/v1/rooms/{room_id}/messages", tag = "messages", operation_id = "send_message",
+    params(
+        ("room_id" = i64, Path, description = "The room's id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Up to 255 bytes; deduplicates retries like `client_id`"),
+    ),
+    request_body = SendMessageRequest,
+    responses(
+        (status = 201, description = "Stored", body = Message),
+        (status = 200, description = "A retry: the message stored the first time", body = Message),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid or revoked token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_scope` (needs `messages:write`) or `not_a_member`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn send_message(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    body: web::Json<SendMessageRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::MessagesWrite)?;
+    let room_id = path.into_inner();
+    let SendMessageRequest { body, client_id } = body.into_inner();
+    let body = MessageBody::parse(body)?;
+    let idempotency_key = match req.headers().get("idempotency-key") {
+        Some(v) => {
+            Some(v.to_str().map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?.to_owned())
+        }
+        None => None,
+    };
+    let keys = DedupKeys::parse(client_id, idempotency_key)?;
+    let posted = state.db.write(move |conn| messages::post(conn, room_id, caller.user_id, &body, &keys)).await?;
+    if posted.created {
+        metrics::counter!("chat_messages_sent_total", "via" => "rest").increment(1);
+        Ok(HttpResponse::Created().json(posted.message))
+    } else {
+        Ok(HttpResponse::Ok().json(posted.message))
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Only messages with a lower seq (page backwards).
+    before: Option<i64>,
+    /// Only messages with a higher seq (page forwards).
+    after: Option<i64>,
+    /// 1-100, default 50.
+    limit: Option<i64>,
+}
+
+/// A page of history in ascending seq; without `before`/`after`, the latest page.
+#[utoipa::path(get, path = "/api/v1/rooms/{room_id}/messages", tag = "messages",
+    params(("room_id" = i64, Path, description = "The room's id"), HistoryQuery),
+    responses(
+        (status = 200, description = "A page of messages", body = MessagePage),
+        (status = 400, description = "`invalid_query`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_scope`: needs `messages:read`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn history(
+    state: State,
+    caller: Caller,
+    path: web::Path<i64>,
+    query: web::Query<HistoryQuery>,
+) -> Result<web::Json<MessagePage>, ApiError> {
+    caller.require(Scope::MessagesRead)?;
+    let room_id = path.into_inner();
+    let HistoryQuery { before, after, limit } = query.into_inner();
+    let window = Window { before, after, limit: page_limit(limit, DEFAULT_PAGE)? };
+    Ok(web::Json(state.db.read(move |conn| messages::history(conn, room_id, caller.user_id, window)).await?))
+}
+
+/// Edit a message's text (its author only).
+#[utoipa::path(patch, path = "/api/v1/rooms/{room_id}/messages/{seq}", tag = "messages",
+    params(("room_id" = i64, Path, description = "The room's id"), ("seq" = i64, Path, description = "The message's seq")),
+    request_body = EditMessageRequest,
+    responses(
+        (status = 200, description = "The edited message", body = Message),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_the_author` or `insufficient_scope`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`room_not_found` or `message_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`message_deleted`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn edit(
+    state: State,
+    caller: Caller,
+    path: web::Path<(i64, i64)>,
+    body: web::Json<EditMessageRequest>,
+) -> Result<web::Json<Message>, ApiError> {
+    caller.require(Scope::MessagesWrite)?;
+    let (room_id, seq) = path.into_inner();
+    let body = MessageBody::parse(body.into_inner().body)?;
+    Ok(web::Json(state.db.write(move |conn| messages::edit(conn, room_id, seq, caller.user_id, &body)).await?))
+}
+
+/// Delete a message (its author or the room's owner): the text is erased, the seq stays.
+#[utoipa::path(delete, path = "/api/v1/rooms/{room_id}/messages/{seq}", tag = "messages",
+    params(("room_id" = i64, Path, description = "The room's id"), ("seq" = i64, Path, description = "The message's seq")),
+    responses(
+        (status = 204, description = "Deleted (or already was)"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_the_author` or `insufficient_scope`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`room_not_found` or `message_not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete(state: State, caller: Caller, path: web::Path<(i64, i64)>) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::MessagesWrite)?;
+    let (room_id, seq) = path.into_inner();
+    state.db.write(move |conn| messages::delete(conn, room_id, seq, caller.user_id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Move the caller's read marker forward (never backwards).
+#[utoipa::path(post, path = "/api/v1/rooms/{room_id}/read", tag = "messages",
+    params(("room_id" = i64, Path, description = "The room's id")),
+    request_body = ReadMarkerRequest,
+    responses(
+        (status = 204, description = "Marked"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_a_member` or `insufficient_scope` (needs `messages:read`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn mark_read(
+    state: State,
+    caller: Caller,
+    path: web::Path<i64>,
+    body: web::Json<ReadMarkerRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::MessagesRead)?;
+    let room_id = path.into_inner();
+    let seq = body.into_inner().seq;
+    state.db.write(move |conn| messages::mark_read(conn, room_id, caller.user_id, seq)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

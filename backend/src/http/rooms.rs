@@ -1,0 +1,182 @@
+//! `/rooms`, membership and `/direct`.
+
+use actix_web::{HttpResponse, web};
+use chat_api::{CreateRoomRequest, Member, MemberList, Problem, Room, RoomPage, Scope, UsernameRequest};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::State;
+use super::caller::Caller;
+use crate::domain::rooms::{self, ListScope, NewRoomSpec};
+use crate::error::ApiError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/rooms").post(create).get(list))
+        .service(web::resource("/rooms/{room_id}").get(get))
+        .service(web::resource("/rooms/{room_id}/join").post(join))
+        .service(web::resource("/rooms/{room_id}/leave").post(leave))
+        .service(web::resource("/rooms/{room_id}/members").get(members).post(add_member))
+        .service(web::resource("/direct").post(direct));
+}
+
+/// Create a room; the caller is its owner and first member.
+#[utoipa::path(post, path = "/api/v1/rooms", tag = "rooms",
+    request_body = CreateRoomRequest,
+    responses(
+        (status = 201, description = "Created", body = Room),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_scope`: API tokens cannot create rooms", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    state: State,
+    caller: Caller,
+    body: web::Json<CreateRoomRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_session()?;
+    let spec = NewRoomSpec::parse(body.into_inner())?;
+    let room = state.db.write(move |conn| rooms::create(conn, caller.user_id, spec)).await?;
+    Ok(HttpResponse::Created().json(room))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// `joined` (default): the caller's rooms, latest activity first; `public`: every public room, newest first.
+    #[serde(default)]
+    scope: ListScope,
+    /// 1-100, default 50.
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// List rooms, a page at a time.
+#[utoipa::path(get, path = "/api/v1/rooms", tag = "rooms", params(ListQuery),
+    responses(
+        (status = 200, description = "A page of rooms", body = RoomPage),
+        (status = 400, description = "`invalid_query` or `invalid_cursor`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_scope`: needs `rooms:read`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(state: State, caller: Caller, query: web::Query<ListQuery>) -> Result<web::Json<RoomPage>, ApiError> {
+    caller.require(Scope::RoomsRead)?;
+    let ListQuery { scope, limit, cursor } = query.into_inner();
+    let limit = page_limit(limit, 50)?;
+    let page = state.db.read(move |conn| rooms::list(conn, caller.user_id, scope, limit, cursor.as_deref())).await?;
+    Ok(web::Json(page))
+}
+
+/// A `limit` query parameter: 1-100, `default` when absent.
+pub fn page_limit(limit: Option<i64>, default: i64) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(default),
+        Some(l) if (1..=100).contains(&l) => Ok(l),
+        Some(_) => Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 100.")),
+    }
+}
+
+/// One room: for its members, or for anyone when it is public.
+#[utoipa::path(get, path = "/api/v1/rooms/{room_id}", tag = "rooms",
+    params(("room_id" = i64, Path, description = "The room's id")),
+    responses(
+        (status = 200, description = "The room", body = Room),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_scope`: needs `rooms:read`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`room_not_found`, also for a private room the caller is not in", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(state: State, caller: Caller, path: web::Path<i64>) -> Result<web::Json<Room>, ApiError> {
+    caller.require(Scope::RoomsRead)?;
+    let room_id = path.into_inner();
+    Ok(web::Json(state.db.read(move |conn| rooms::get(conn, room_id, caller.user_id)).await?))
+}
+
+/// Join a public room. Joining twice is not an error.
+#[utoipa::path(post, path = "/api/v1/rooms/{room_id}/join", tag = "rooms",
+    params(("room_id" = i64, Path, description = "The room's id")),
+    responses(
+        (status = 200, description = "The room, joined", body = Room),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_scope`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn join(state: State, caller: Caller, path: web::Path<i64>) -> Result<web::Json<Room>, ApiError> {
+    caller.require_session()?;
+    let room_id = path.into_inner();
+    Ok(web::Json(state.db.write(move |conn| rooms::join(conn, room_id, caller.user_id)).await?))
+}
+
+/// Leave a room.
+#[utoipa::path(post, path = "/api/v1/rooms/{room_id}/leave", tag = "rooms",
+    params(("room_id" = i64, Path, description = "The room's id")),
+    responses(
+        (status = 204, description = "Left (or was not a member)"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_scope`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn leave(state: State, caller: Caller, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    caller.require_session()?;
+    let room_id = path.into_inner();
+    state.db.write(move |conn| rooms::leave(conn, room_id, caller.user_id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The members of a room, earliest first.
+#[utoipa::path(get, path = "/api/v1/rooms/{room_id}/members", tag = "rooms",
+    params(("room_id" = i64, Path, description = "The room's id")),
+    responses(
+        (status = 200, description = "The members", body = MemberList),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_scope`: needs `rooms:read`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn members(state: State, caller: Caller, path: web::Path<i64>) -> Result<web::Json<MemberList>, ApiError> {
+    caller.require(Scope::RoomsRead)?;
+    let room_id = path.into_inner();
+    let items = state.db.read(move |conn| rooms::members(conn, room_id, caller.user_id)).await?;
+    Ok(web::Json(MemberList { items }))
+}
+
+/// The owner adds someone to the room (the way into a private room).
+#[utoipa::path(post, path = "/api/v1/rooms/{room_id}/members", tag = "rooms",
+    params(("room_id" = i64, Path, description = "The room's id")),
+    request_body = UsernameRequest,
+    responses(
+        (status = 201, description = "The member (already one: unchanged)", body = Member),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_the_owner` or `insufficient_scope`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`room_not_found` or `user_not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn add_member(
+    state: State,
+    caller: Caller,
+    path: web::Path<i64>,
+    body: web::Json<UsernameRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_session()?;
+    let room_id = path.into_inner();
+    let username = body.into_inner().username;
+    let member = state.db.write(move |conn| rooms::add_member(conn, room_id, caller.user_id, &username)).await?;
+    Ok(HttpResponse::Created().json(member))
+}
+
+/// The private two-person room with another user: created on first use, the same room after.
+#[utoipa::path(post, path = "/api/v1/direct", tag = "rooms",
+    request_body = UsernameRequest,
+    responses(
+        (status = 200, description = "The direct room", body = Room),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_scope`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`user_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: the caller's own name", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn direct(
+    state: State,
+    caller: Caller,
+    body: web::Json<UsernameRequest>,
+) -> Result<web::Json<Room>, ApiError> {
+    caller.require_session()?;
+    let username = body.into_inner().username;
+    Ok(web::Json(state.db.write(move |conn| rooms::direct(conn, caller.user_id, &username)).await?))
+}

@@ -1,0 +1,181 @@
+//! The chat service: a JSON REST API (and, later, a WebSocket gateway) over SQLite or PostgreSQL.
+//!
+//! Layout:
+//! - [`config`]: the settings, from the environment.
+//! - [`http`]: routes and extractors, one module per resource; [`openapi`]: the generated spec.
+//! - [`domain`]: the rules (accounts, tokens, rooms, messages) as functions over a connection.
+//! - [`db`]: the connection pool, the schema, the rows.
+//! - [`error`]: the one error type, rendered as problem+json; [`telemetry`]: logs and metrics.
+//!
+//! [`Application::build`] is what `main` and every test call: it binds, migrates and returns a
+//! server ready to run, on the real port even when asked for port 0.
+
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod openapi;
+pub mod telemetry;
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+
+use actix_files::{Files, NamedFile};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse, fn_service};
+use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+use utoipa_swagger_ui::SwaggerUi;
+
+use config::Config;
+use db::{Database, StorageError};
+use domain::credentials::{JwtKeys, new_secret};
+use http::AppState;
+
+/// How long in-flight requests may take to finish after SIGTERM.
+const SHUTDOWN_GRACE_SECONDS: u64 = 10;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot prepare DATA_DIR {path}: {source}")]
+    DataDir { path: PathBuf, source: io::Error },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+}
+
+/// A bound, migrated server, not yet running.
+pub struct Application {
+    addr: SocketAddr,
+    server: Server,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Application, StartupError> {
+        let data_dir = config.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|source| StartupError::DataDir { path: data_dir.clone(), source })?;
+        let database_url =
+            config.database_url.clone().unwrap_or_else(|| data_dir.join("chat.db").display().to_string());
+        let pool_size = config.db_pool_size;
+        // Migrations block; run them off the async runtime.
+        let db = tokio::task::spawn_blocking(move || Database::open(&database_url, pool_size))
+            .await
+            .map_err(|e| StartupError::DataDir { path: data_dir.clone(), source: io::Error::other(e) })??;
+        let secret = jwt_secret(&config)?;
+        let listener = TcpListener::bind(config.bind_addr)
+            .map_err(|source| StartupError::Bind { addr: config.bind_addr, source })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.bind_addr, source })?;
+        tracing::info!(database = db.backend().name(), "listening on http://{addr}");
+        let state = web::Data::new(AppState {
+            keys: JwtKeys::new(&secret, config.access_token_ttl),
+            metrics: telemetry::metrics_handle(),
+            db,
+            config,
+        });
+        let server = HttpServer::new(move || app(state.clone()))
+            .listen(listener)
+            .map_err(|source| StartupError::Bind { addr, source })?
+            .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
+            .run();
+        Ok(Application { addr, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> io::Result<()> {
+        self.server.await
+    }
+}
+
+/// The app every worker runs.
+fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let static_dir = state.config.static_dir.clone();
+    let mut app = App::new()
+        .app_data(state)
+        .wrap(ErrorHandlers::new().default_handler(http::ensure_problem))
+        .wrap(from_fn(telemetry::record_request))
+        .wrap(TracingLogger::<telemetry::RequestSpan>::new())
+        .configure(http::ops::configure)
+        .service(web::scope("/api/v1").configure(http::configure_api).default_service(web::to(http::not_found)))
+        .route("/docs", web::get().to(|| async { redirect("/docs/") }))
+        .service(
+            SwaggerUi::new("/docs/{_:.*}")
+                // The document is served by our own route; the UI must not fetch anything elsewhere.
+                .config(utoipa_swagger_ui::Config::from("/api/v1/openapi.json").validator_url("none")),
+        );
+    app = match static_dir {
+        Some(dir) => app.service(spa_files(&dir)),
+        None => app.route("/", web::get().to(|| async { redirect("/docs/") })),
+    };
+    app.default_service(web::to(http::not_found))
+}
+
+fn redirect(to: &'static str) -> HttpResponse {
+    HttpResponse::Found().insert_header(("location", to)).finish()
+}
+
+/// The built SPA at `/`; any unknown path gets `index.html`, so deep links work.
+fn spa_files(dir: &Path) -> Files {
+    let index = dir.join("index.html");
+    Files::new("/", dir).index_file("index.html").default_handler(fn_service(move |req: ServiceRequest| {
+        let index = index.clone();
+        async move {
+            let (req, _) = req.into_parts();
+            let file = NamedFile::open_async(&index).await?;
+            Ok(ServiceResponse::new(req.clone(), file.into_response(&req)))
+        }
+    }))
+}
+
+/// The configured secret, or the one kept in `DATA_DIR` (made on first start).
+fn jwt_secret(config: &Config) -> Result<Vec<u8>, StartupError> {
+    if let Some(secret) = &config.jwt_secret {
+        return Ok(secret.as_bytes().to_vec());
+    }
+    let path = config.data_dir.join("jwt_secret");
+    let failed = |source| StartupError::DataDir { path: path.clone(), source };
+    match std::fs::read_to_string(&path) {
+        Ok(secret) if !secret.trim().is_empty() => return Ok(secret.trim().as_bytes().to_vec()),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(failed(e)),
+        _ => {}
+    }
+    let secret = new_secret("");
+    write_private(&path, &secret).map_err(failed)?;
+    tracing::warn!(
+        path = %path.display(),
+        "JWT_SECRET is not set: generated one in DATA_DIR; several nodes need one shared JWT_SECRET"
+    );
+    Ok(secret.into_bytes())
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, contents: &str) -> io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}

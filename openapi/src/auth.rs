@@ -1,0 +1,141 @@
+//! Users, sessions (access and refresh tokens) and API tokens for external systems.
+
+use serde::{Deserialize, Serialize};
+
+use chrono::{DateTime, Utc};
+
+/// A person (or the owner of an API token) as every other user sees them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct User {
+    pub id: i64,
+    /// 3-32 characters of `[a-z0-9_.-]`, stored lowercased; unique.
+    pub username: String,
+    /// The name shown in the UI; the username when none was given.
+    pub display_name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RegisterRequest {
+    /// 3-32 characters of `[a-z0-9_.-]` after lowercasing; `Alice` and `alice` are one user.
+    #[cfg_attr(feature = "openapi", schema(example = "alice"))]
+    pub username: String,
+    /// 8-128 characters.
+    #[cfg_attr(feature = "openapi", schema(example = "correct horse battery"))]
+    pub password: String,
+    /// 1-64 characters; defaults to the username.
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// A refresh token, for `/auth/refresh` and `/auth/logout`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// A new session: a short-lived access token (JWT) and a single-use refresh token.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenResponse {
+    /// Send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    #[cfg_attr(feature = "openapi", schema(example = "Bearer"))]
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    #[cfg_attr(feature = "openapi", schema(example = 900))]
+    pub expires_in: i64,
+    /// Opaque and single-use: `/auth/refresh` returns a new pair and spends this one.
+    /// Presenting a spent refresh token again revokes every token of its family.
+    pub refresh_token: String,
+    pub user: User,
+}
+
+/// What an API token may do. A request with an API token acts as the user who made it,
+/// limited to these scopes; a user's own session (JWT) may do everything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Scope {
+    /// List and read rooms and their members.
+    #[serde(rename = "rooms:read")]
+    RoomsRead,
+    /// Read message history.
+    #[serde(rename = "messages:read")]
+    MessagesRead,
+    /// Send, edit and delete messages.
+    #[serde(rename = "messages:write")]
+    MessagesWrite,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::RoomsRead, Scope::MessagesRead, Scope::MessagesWrite];
+
+    /// The name on the wire and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::RoomsRead => "rooms:read",
+            Scope::MessagesRead => "messages:read",
+            Scope::MessagesWrite => "messages:write",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateApiTokenRequest {
+    /// 1-64 characters, to recognise the token later.
+    #[cfg_attr(feature = "openapi", schema(example = "ci-notifier"))]
+    pub name: String,
+    /// At least one scope.
+    pub scopes: Vec<Scope>,
+    /// 1-3650 days; the token never expires when absent.
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+/// An API token as listed: the secret is never shown again.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The last time a request used it, to the minute.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// A new API token with its secret, shown once.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreatedApiToken {
+    pub id: i64,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    /// Send as `Authorization: Bearer <token>`. Shown only in this response.
+    pub token: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApiTokenList {
+    pub items: Vec<ApiToken>,
+}

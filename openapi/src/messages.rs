@@ -1,0 +1,54 @@
+//! Messages: what is sent, stored and paged.
+
+use serde::{Deserialize, Serialize};
+
+use chrono::{DateTime, Utc};
+
+use crate::User;
+
+/// A message. `seq` numbers a room's messages 1, 2, 3, ... with no gaps, in the order every
+/// client sees them; a deleted message keeps its seq with an empty body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Message {
+    pub id: i64,
+    pub room_id: i64,
+    pub seq: i64,
+    pub author: User,
+    /// Plain text (render it as text, never as HTML); empty when deleted.
+    pub body: String,
+    /// The sender's own id for the message, used to deduplicate retries.
+    pub client_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub deleted: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SendMessageRequest {
+    /// 1-4000 characters, not only white space.
+    #[cfg_attr(feature = "openapi", schema(example = "Deploy finished"))]
+    pub body: String,
+    /// Up to 64 characters. A retry with the same author, room and `client_id` returns the first
+    /// message (status 200) and creates none.
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EditMessageRequest {
+    /// 1-4000 characters, not only white space.
+    pub body: String,
+}
+
+/// A page of history, in ascending `seq`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MessagePage {
+    pub items: Vec<Message>,
+    /// More messages lie beyond this page in the direction paged: older ones for the latest page
+    /// or `before`, newer ones for `after`.
+    pub has_more: bool,
+}

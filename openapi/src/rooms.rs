@@ -1,0 +1,110 @@
+//! Rooms, their members, and the caller's read position in each.
+
+use serde::{Deserialize, Serialize};
+
+use chrono::{DateTime, Utc};
+
+use crate::{Message, User};
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Anyone signed in can find, read and join it.
+    #[default]
+    Public,
+    /// Only members see it; to everyone else it does not exist (404).
+    Private,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum RoomKind {
+    /// A named room.
+    Room,
+    /// The private two-person room of `POST /direct`.
+    Direct,
+}
+
+/// A room as the caller sees it: `unread_count` and `last_read_seq` are the caller's own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Room {
+    pub id: i64,
+    /// For a direct room, the other person's display name.
+    pub name: String,
+    pub topic: Option<String>,
+    pub visibility: Visibility,
+    pub kind: RoomKind,
+    /// The user id of the owner.
+    pub created_by: i64,
+    pub created_at: DateTime<Utc>,
+    pub member_count: i64,
+    pub last_message: Option<Message>,
+    /// Other people's messages after the caller's read marker (0 for a non-member).
+    pub unread_count: i64,
+    /// The caller's read marker: the highest seq they have read (0 for a non-member).
+    pub last_read_seq: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateRoomRequest {
+    /// 1-80 characters, not only white space.
+    #[cfg_attr(feature = "openapi", schema(example = "general"))]
+    pub name: String,
+    /// Up to 500 characters.
+    #[serde(default)]
+    pub topic: Option<String>,
+    /// `public` when absent.
+    #[serde(default)]
+    pub visibility: Option<Visibility>,
+}
+
+/// One page of rooms; pass `next_cursor` back as `cursor` for the next one.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RoomPage {
+    pub items: Vec<Room>,
+    /// `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Created the room: may add members and delete any message.
+    Owner,
+    Member,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Member {
+    pub user: User,
+    pub role: Role,
+    pub joined_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MemberList {
+    pub items: Vec<Member>,
+}
+
+/// Names a user: to add to a private room, or to open a direct room with.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UsernameRequest {
+    #[cfg_attr(feature = "openapi", schema(example = "bob"))]
+    pub username: String,
+}
+
+/// Moves the caller's read marker forward (never backwards).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReadMarkerRequest {
+    pub seq: i64,
+}

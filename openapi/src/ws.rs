@@ -1,0 +1,75 @@
+//! WebSocket frames: JSON text, one object per frame, tagged by `type`. Described for people in
+//! `openapi/asyncapi.yaml`; a test keeps the two in step.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Message, User};
+
+/// What a client may send.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    /// Start receiving a room's messages. With `since`, every message with a higher seq is sent
+    /// first (at most 1000; past that none, and `subscribed.truncated` is true).
+    Subscribe {
+        room_id: i64,
+        #[serde(default)]
+        since: Option<i64>,
+    },
+    Unsubscribe { room_id: i64 },
+    /// Send a message; answered by `ack`. A resend with the same `client_id` is acked with the
+    /// message stored the first time.
+    Send { room_id: i64, body: String, client_id: String },
+    /// The sender is typing; others in the room see it for 5 seconds.
+    Typing { room_id: i64 },
+    /// Move the read marker (never backwards).
+    Read { room_id: i64, seq: i64 },
+    Ping,
+}
+
+/// What the server sends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// The first frame on every connection.
+    Ready { user: User, connection_id: String },
+    /// The replay after `subscribe` is complete; live messages follow.
+    Subscribed { room_id: i64, last_seq: i64, truncated: bool },
+    /// A new message in a subscribed room, in seq order, once.
+    Message { message: Message },
+    /// The sender's own message is stored.
+    Ack { client_id: String, message: Message },
+    MessageUpdated { message: Message },
+    MessageDeleted { room_id: i64, seq: i64 },
+    Typing { room_id: i64, user: User },
+    /// Who is online in the room, sent on subscribe.
+    Presence { room_id: i64, online: Vec<User> },
+    PresenceChanged { room_id: i64, user: User, online: bool },
+    /// A frame could not be handled; the connection stays open.
+    Error {
+        code: String,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+    Pong,
+}
+
+/// A single-use credential for opening a WebSocket from a browser.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WsTicket {
+    /// Pass as `GET /api/v1/ws?ticket=...` within `expires_in` seconds; it works once.
+    pub ticket: String,
+    pub expires_in: i64,
+}
+
+/// Close codes the server uses besides the standard ones.
+pub mod close {
+    /// The access token expired or the API token was revoked: refresh, then reconnect with `since`.
+    pub const TOKEN_EXPIRED: u16 = 4001;
+    /// The client fell too far behind: reconnect with `since`.
+    pub const TOO_SLOW: u16 = 4008;
+}
