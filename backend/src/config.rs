@@ -31,6 +31,8 @@ pub struct Config {
     pub db_pool_size: Option<u32>,
     /// Emit JSON log lines (`LOG_FORMAT=json`) instead of human ones.
     pub log_json: bool,
+    /// On SIGTERM, sockets are closed with 1012 spread over this window (`DRAIN_SECONDS`).
+    pub drain: Duration,
 }
 
 impl Default for Config {
@@ -47,6 +49,7 @@ impl Default for Config {
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
             db_pool_size: None,
             log_json: false,
+            drain: Duration::from_secs(10),
         }
     }
 }
@@ -89,6 +92,7 @@ impl Config {
                 .unwrap_or(defaults.refresh_token_ttl),
             db_pool_size: parse_var("DB_POOL_SIZE")?,
             log_json: var("LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json")),
+            drain: parse_var("DRAIN_SECONDS")?.map(Duration::from_secs).unwrap_or(defaults.drain),
         })
     }
 }

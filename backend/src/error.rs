@@ -78,6 +78,16 @@ impl ApiError {
         ApiError::Internal(Box::new(cause))
     }
 
+    /// The same failure for each of several callers (a failed batch): what they need to know,
+    /// without the cause, which went to the log once.
+    pub fn for_each_caller(&self) -> ApiError {
+        let problem = self.problem();
+        match problem.status {
+            503 => ApiError::Unavailable { detail: problem.detail },
+            _ => ApiError::internal(std::io::Error::other(self.to_string())),
+        }
+    }
+
     /// True when a diesel unique constraint rejected the write.
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, ApiError::Database(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)))

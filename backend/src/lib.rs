@@ -3,6 +3,8 @@
 //! Layout:
 //! - [`config`]: the settings, from the environment.
 //! - [`http`]: routes and extractors, one module per resource; [`openapi`]: the generated spec.
+//! - [`ws`]: the WebSocket gateway (sessions, the room hub, tickets, presence);
+//!   [`broker`]: fan-out to every node, in-process or through Redis.
 //! - [`domain`]: the rules (accounts, tokens, rooms, messages) as functions over a connection.
 //! - [`db`]: the connection pool, the schema, the rows.
 //! - [`error`]: the one error type, rendered as problem+json; [`telemetry`]: logs and metrics.
@@ -10,6 +12,7 @@
 //! [`Application::build`] is what `main` and every test call: it binds, migrates and returns a
 //! server ready to run, on the real port even when asked for port 0.
 
+pub mod broker;
 pub mod config;
 pub mod db;
 pub mod domain;
@@ -17,10 +20,13 @@ pub mod error;
 pub mod http;
 pub mod openapi;
 pub mod telemetry;
+pub mod ws;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_files::{Files, NamedFile};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse, fn_service};
@@ -32,7 +38,9 @@ use utoipa_swagger_ui::SwaggerUi;
 use config::Config;
 use db::{Database, StorageError};
 use domain::credentials::{JwtKeys, new_secret};
+use domain::message_writer::MessageWriter;
 use http::AppState;
+use ws::Realtime;
 
 /// How long in-flight requests may take to finish after SIGTERM.
 const SHUTDOWN_GRACE_SECONDS: u64 = 10;
@@ -46,12 +54,16 @@ pub enum StartupError {
     DataDir { path: PathBuf, source: io::Error },
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: io::Error },
+    #[error("REDIS_URL: {0}")]
+    Redis(#[from] redis::RedisError),
 }
 
 /// A bound, migrated server, not yet running.
 pub struct Application {
     addr: SocketAddr,
     server: Server,
+    realtime: Arc<Realtime>,
+    drain: Duration,
 }
 
 impl Application {
@@ -67,22 +79,28 @@ impl Application {
             .await
             .map_err(|e| StartupError::DataDir { path: data_dir.clone(), source: io::Error::other(e) })??;
         let secret = jwt_secret(&config)?;
+        let realtime = Realtime::start(&config, db.clone())?;
         let listener = TcpListener::bind(config.bind_addr)
             .map_err(|source| StartupError::Bind { addr: config.bind_addr, source })?;
         let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.bind_addr, source })?;
         tracing::info!(database = db.backend().name(), "listening on http://{addr}");
+        let drain = config.drain;
         let state = web::Data::new(AppState {
             keys: JwtKeys::new(&secret, config.access_token_ttl),
             metrics: telemetry::metrics_handle(),
+            realtime: Arc::clone(&realtime),
+            writer: MessageWriter::start(db.clone()),
             db,
             config,
         });
         let server = HttpServer::new(move || app(state.clone()))
             .listen(listener)
             .map_err(|source| StartupError::Bind { addr, source })?
+            // Signals are ours: sockets are drained before actix stops accepting and finishes requests.
+            .disable_signals()
             .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
             .run();
-        Ok(Application { addr, server })
+        Ok(Application { addr, server, realtime, drain })
     }
 
     pub fn port(&self) -> u16 {
@@ -93,9 +111,20 @@ impl Application {
         self.addr
     }
 
-    /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
+    /// Serves until SIGTERM or Ctrl-C. Then: sockets are closed with 1012, spread over the drain
+    /// window so that clients do not all reconnect at once; the listener stops accepting; in-flight
+    /// requests finish; and this returns.
     pub async fn run_until_stopped(self) -> io::Result<()> {
-        self.server.await
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            result = &mut server => return result.map_err(io::Error::other)?,
+            () = shutdown_signal() => {}
+        }
+        tracing::info!(drain_seconds = self.drain.as_secs(), "shutting down: draining sockets");
+        self.realtime.drain(self.drain).await;
+        handle.stop(true).await;
+        server.await.map_err(io::Error::other)?
     }
 }
 
@@ -130,6 +159,25 @@ fn app(
         None => app.route("/", web::get().to(|| async { redirect("/docs/") })),
     };
     app.default_service(web::to(http::not_found))
+}
+
+/// SIGTERM (what orchestrators send) or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn redirect(to: &'static str) -> HttpResponse {

@@ -17,14 +17,25 @@ pub enum ClientFrame {
         #[serde(default)]
         since: Option<i64>,
     },
-    Unsubscribe { room_id: i64 },
+    Unsubscribe {
+        room_id: i64,
+    },
     /// Send a message; answered by `ack`. A resend with the same `client_id` is acked with the
     /// message stored the first time.
-    Send { room_id: i64, body: String, client_id: String },
+    Send {
+        room_id: i64,
+        body: String,
+        client_id: String,
+    },
     /// The sender is typing; others in the room see it for 5 seconds.
-    Typing { room_id: i64 },
+    Typing {
+        room_id: i64,
+    },
     /// Move the read marker (never backwards).
-    Read { room_id: i64, seq: i64 },
+    Read {
+        room_id: i64,
+        seq: i64,
+    },
     Ping,
 }
 
@@ -34,19 +45,46 @@ pub enum ClientFrame {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// The first frame on every connection.
-    Ready { user: User, connection_id: String },
+    Ready {
+        user: User,
+        connection_id: String,
+    },
     /// The replay after `subscribe` is complete; live messages follow.
-    Subscribed { room_id: i64, last_seq: i64, truncated: bool },
+    Subscribed {
+        room_id: i64,
+        last_seq: i64,
+        truncated: bool,
+    },
     /// A new message in a subscribed room, in seq order, once.
-    Message { message: Message },
+    Message {
+        message: Message,
+    },
     /// The sender's own message is stored.
-    Ack { client_id: String, message: Message },
-    MessageUpdated { message: Message },
-    MessageDeleted { room_id: i64, seq: i64 },
-    Typing { room_id: i64, user: User },
+    Ack {
+        client_id: String,
+        message: Message,
+    },
+    MessageUpdated {
+        message: Message,
+    },
+    MessageDeleted {
+        room_id: i64,
+        seq: i64,
+    },
+    Typing {
+        room_id: i64,
+        user: User,
+    },
     /// Who is online in the room, sent on subscribe.
-    Presence { room_id: i64, online: Vec<User> },
-    PresenceChanged { room_id: i64, user: User, online: bool },
+    Presence {
+        room_id: i64,
+        online: Vec<User>,
+    },
+    PresenceChanged {
+        room_id: i64,
+        user: User,
+        online: bool,
+    },
     /// A frame could not be handled; the connection stays open.
     Error {
         code: String,

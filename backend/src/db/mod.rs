@@ -66,17 +66,19 @@ impl Database {
         F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
+        let db = self.clone();
+        blocking(move || db.write_here(f)).await
+    }
+
+    /// Runs `f`, which writes, on this thread: for threads that may block (the message writer).
+    pub fn write_here<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>) -> Result<T, ApiError> {
         match &self.sqlite_writer {
-            None => self.read(f).await,
+            None => f(&mut *self.pool.get()?),
             Some(writer) => {
-                let writer = Arc::clone(writer);
-                blocking(move || {
-                    // A panic while writing leaves no transaction open (diesel rolls back on unwind),
-                    // so a poisoned lock still guards a usable connection.
-                    let mut conn = writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    f(&mut conn)
-                })
-                .await
+                // A panic while writing leaves no transaction open (diesel rolls back on unwind),
+                // so a poisoned lock still guards a usable connection.
+                let mut conn = writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                f(&mut conn)
             }
         }
     }

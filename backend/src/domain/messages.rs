@@ -1,10 +1,12 @@
-//! Messages: the one send path shared by REST and WebSocket, history paging, edits, deletes and
-//! read markers.
+//! Messages: the one send path shared by REST and WebSocket (`prepare`, then `store_batch` through
+//! the group-commit `MessageWriter`), history paging, edits, deletes and read markers.
 //!
 //! Order: a room's `last_seq` is incremented inside the sending transaction, so the database hands
 //! out 1, 2, 3, ... with no gaps and no two messages share a seq, on SQLite and PostgreSQL alike.
 //! Deduplication: `client_id` and the `Idempotency-Key` are unique per room and author; a retry
 //! returns the message the first attempt stored.
+
+use std::collections::HashMap;
 
 use chat_api::{Message, MessagePage};
 use diesel::prelude::*;
@@ -36,7 +38,7 @@ impl MessageBody {
 }
 
 /// The keys a retry is recognised by. Both are optional; either one deduplicates.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct DedupKeys {
     client_id: Option<String>,
     idempotency_key: Option<String>,
@@ -63,64 +65,149 @@ pub struct Posted {
     pub created: bool,
 }
 
-/// Stores a message from `author` in `room_id`, once. Committed when this returns.
-pub fn post(
-    conn: &mut DbConnection,
-    room_id: i64,
-    author: i64,
-    body: &MessageBody,
-    keys: &DedupKeys,
-) -> Result<Posted, ApiError> {
-    let attempt = conn.transaction(|conn| -> Result<Posted, ApiError> {
-        domain::rooms::visible(conn, room_id, author)?.require_member()?;
-        if let Some(first) = find_duplicate(conn, room_id, author, keys)? {
-            return Ok(Posted { message: first, created: false });
+/// A send that passed the read-side checks, ready for `store_batch`.
+pub struct PendingSend {
+    pub room_id: i64,
+    pub author: UserRow,
+    pub body: MessageBody,
+    pub keys: DedupKeys,
+}
+
+/// What the read side found.
+pub enum Prepared {
+    /// A retry: the message stored the first time.
+    Duplicate(Message),
+    /// A new send by this author.
+    Fresh(UserRow),
+}
+
+/// The checks of a send that need no write: the room is visible, the author a member, and the
+/// keys not used yet. Runs on a read connection, outside the writer's critical section.
+pub fn prepare(conn: &mut DbConnection, room_id: i64, author: i64, keys: &DedupKeys) -> Result<Prepared, ApiError> {
+    domain::rooms::visible(conn, room_id, author)?.require_member()?;
+    if let Some(first) = find_duplicate(conn, room_id, author, keys)? {
+        return Ok(Prepared::Duplicate(first));
+    }
+    Ok(Prepared::Fresh(users::table.find(author).select(UserRow::as_select()).first(conn)?))
+}
+
+/// Stores a batch of sends in one transaction: one commit (one fsync) for all of them. Committed
+/// when this returns `Ok`; the inner results say what became of each send, in the batch's order.
+///
+/// The sends of each room are stored together in a few statements (`store_room`). When that meets
+/// a duplicate key (a retry racing its first attempt), that room's sends are stored one by one
+/// instead, each in its own savepoint, so that only the duplicate is set aside.
+pub fn store_batch(conn: &mut DbConnection, batch: &[PendingSend]) -> Result<Vec<Result<Posted, ApiError>>, ApiError> {
+    let mut rooms: Vec<i64> = batch.iter().map(|s| s.room_id).collect();
+    rooms.sort_unstable();
+    rooms.dedup();
+    conn.transaction(|conn| {
+        let mut results: Vec<Option<Result<Posted, ApiError>>> = batch.iter().map(|_| None).collect();
+        for room_id in rooms {
+            let indexes: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].room_id == room_id).collect();
+            let sends: Vec<&PendingSend> = indexes.iter().map(|&i| &batch[i]).collect();
+            let stored = match conn.transaction(|conn| store_room(conn, room_id, &sends)) {
+                Err(e) if e.is_unique_violation() => sends.iter().map(|send| store_alone(conn, send)).collect(),
+                Err(e) => return Err(e),
+                Ok(posted) => posted.into_iter().map(Ok).collect::<Vec<_>>(),
+            };
+            for (i, result) in indexes.into_iter().zip(stored) {
+                results[i] = Some(result);
+            }
         }
-        // Takes the room's row lock on PostgreSQL: concurrent sends to one room queue here.
-        let seq: i64 = diesel::update(rooms::table.find(room_id))
-            .set((rooms::last_seq.eq(rooms::last_seq + 1), rooms::last_activity_at.eq(now())))
-            .returning(rooms::last_seq)
-            .get_result(conn)?;
-        let created_at = now();
-        let id: i64 = diesel::insert_into(messages::table)
-            .values(NewMessage {
-                room_id,
-                seq,
-                author_id: author,
-                body: &body.0,
-                client_id: keys.client_id.as_deref(),
-                idempotency_key: keys.idempotency_key.as_deref(),
-                created_at,
-            })
-            .returning(messages::id)
-            .get_result(conn)?;
-        let row = MessageRow {
-            id,
+        // Unwrap: every index belongs to exactly one room, and every room was stored above.
+        Ok(results.into_iter().map(|r| r.expect("every send has a result")).collect())
+    })
+}
+
+/// Stores one room's sends: takes `n` seqs at once, inserts every row in one statement, and
+/// moves each author's read marker to their last message.
+fn store_room(conn: &mut DbConnection, room_id: i64, sends: &[&PendingSend]) -> Result<Vec<Posted>, ApiError> {
+    let created_at = now();
+    let n = sends.len() as i64;
+    // Takes the room's row lock on PostgreSQL: other writers to this room wait here until commit.
+    let last: i64 = diesel::update(rooms::table.find(room_id))
+        .set((rooms::last_seq.eq(rooms::last_seq + n), rooms::last_activity_at.eq(created_at)))
+        .returning(rooms::last_seq)
+        .get_result(conn)?;
+    let first_seq = last - n + 1;
+    let rows: Vec<NewMessage> = sends
+        .iter()
+        .zip(first_seq..)
+        .map(|(send, seq)| NewMessage {
             room_id,
             seq,
-            author_id: author,
-            body: body.0.clone(),
-            client_id: keys.client_id.clone(),
+            author_id: send.author.id,
+            body: &send.body.0,
+            client_id: send.keys.client_id.as_deref(),
+            idempotency_key: send.keys.idempotency_key.as_deref(),
             created_at,
-            edited_at: None,
-            deleted: false,
-        };
+        })
+        .collect();
+    let ids: HashMap<i64, i64> = insert_rows(conn, &rows)?.into_iter().collect();
+    let mut last_by_author: HashMap<i64, i64> = HashMap::new();
+    for row in &rows {
+        last_by_author.insert(row.author_id, row.seq);
+    }
+    for (author, seq) in last_by_author {
         // Sending a message means having read the room up to it.
         diesel::update(room_members::table.find((room_id, author)))
             .filter(room_members::last_read_seq.lt(seq))
             .set(room_members::last_read_seq.eq(seq))
             .execute(conn)?;
-        let author = users::table.find(author).select(UserRow::as_select()).first(conn)?;
-        Ok(Posted { message: row.with_author(author), created: true })
-    });
-    match attempt {
-        // A concurrent retry with the same key committed between our check and our insert.
+    }
+    sends
+        .iter()
+        .zip(first_seq..)
+        .map(|(send, seq)| {
+            let id = *ids.get(&seq).ok_or(diesel::result::Error::NotFound)?;
+            Ok(posted_row(id, seq, created_at, send))
+        })
+        .collect()
+}
+
+/// Inserts messages and returns their (seq, id). PostgreSQL gets one multi-row INSERT: one round
+/// trip. The multi-backend connection cannot express that statement for SQLite, where a statement
+/// per row costs no round trip anyway (the database is in-process), so SQLite gets those.
+fn insert_rows(conn: &mut DbConnection, rows: &[NewMessage]) -> Result<Vec<(i64, i64)>, ApiError> {
+    let returning = (messages::seq, messages::id);
+    Ok(match conn {
+        DbConnection::Postgresql(pg) => {
+            diesel::insert_into(messages::table).values(rows).returning(returning).load(pg)?
+        }
+        DbConnection::Sqlite(lite) => rows
+            .iter()
+            .map(|row| diesel::insert_into(messages::table).values(row).returning(returning).get_result(lite))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// One send in its own savepoint; a duplicate key yields the message stored the first time.
+fn store_alone(conn: &mut DbConnection, send: &PendingSend) -> Result<Posted, ApiError> {
+    match conn.transaction(|conn| store_room(conn, send.room_id, &[send])) {
+        Ok(mut posted) => Ok(posted.remove(0)),
+        // A retry with the same key got in first (earlier in this batch or on another node).
         Err(e) if e.is_unique_violation() => {
-            let first = find_duplicate(conn, room_id, author, keys)?.ok_or(e)?;
+            let first = find_duplicate(conn, send.room_id, send.author.id, &send.keys)?.ok_or(e)?;
             Ok(Posted { message: first, created: false })
         }
-        other => other,
+        Err(e) => Err(e),
     }
+}
+
+fn posted_row(id: i64, seq: i64, created_at: chrono::NaiveDateTime, send: &PendingSend) -> Posted {
+    let row = MessageRow {
+        id,
+        room_id: send.room_id,
+        seq,
+        author_id: send.author.id,
+        body: send.body.0.clone(),
+        client_id: send.keys.client_id.clone(),
+        created_at,
+        edited_at: None,
+        deleted: false,
+    };
+    Posted { message: row.with_author(send.author.clone()), created: true }
 }
 
 fn find_duplicate(

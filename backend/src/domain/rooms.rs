@@ -92,6 +92,11 @@ pub fn visible(conn: &mut DbConnection, room_id: i64, viewer: i64) -> Result<Vis
     Ok(VisibleRoom { room, membership })
 }
 
+/// The seq of the room's newest message (0 when it has none).
+pub fn last_seq(conn: &mut DbConnection, room_id: i64) -> Result<i64, ApiError> {
+    Ok(rooms::table.find(room_id).select(rooms::last_seq).first(conn)?)
+}
+
 pub fn create(conn: &mut DbConnection, owner: i64, spec: NewRoomSpec) -> Result<Room, ApiError> {
     let visibility = match spec.visibility {
         Visibility::Public => "public",

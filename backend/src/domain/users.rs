@@ -112,6 +112,13 @@ pub fn find_by_username(conn: &mut DbConnection, username: &str) -> Result<UserR
         .ok_or_else(|| ApiError::not_found("user_not_found", format!("No user is named {:?}.", username.trim())))
 }
 
+/// The users with these ids (for presence), in id order.
+pub fn find_many(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<chat_api::User>, ApiError> {
+    let rows: Vec<UserRow> =
+        users::table.filter(users::id.eq_any(ids)).order(users::id).select(UserRow::as_select()).load(conn)?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
 /// Starts a session: a new refresh token in `family` (a new family when `None`) and an access token.
 pub fn start_session(
     conn: &mut DbConnection,

@@ -19,7 +19,11 @@ use crate::error::ApiError;
 pub struct Caller {
     pub user_id: i64,
     /// `None` for a user's own session (it may do anything); the token's scopes for an API token.
-    scopes: Option<Vec<Scope>>,
+    pub scopes: Option<Vec<Scope>>,
+    /// The API token used, if any.
+    pub api_token_id: Option<i64>,
+    /// When the credential expires, in Unix seconds (`None`: an API token without expiry).
+    pub expires_at: Option<i64>,
 }
 
 impl Caller {
@@ -68,20 +72,22 @@ impl FromRequest for Caller {
             let token = token?;
             // Unwrap-free: the state is registered by `Application::build` for every route.
             let state = state.ok_or_else(|| ApiError::internal(std::io::Error::other("no app state")))?;
-            authenticate(&state, token).await
+            authenticate_bearer(&state, token).await
         })
     }
 }
 
-async fn authenticate(state: &web::Data<super::AppState>, token: String) -> Result<Caller, ApiError> {
+/// Checks a bearer token: a JWT by its signature, an API token in the database.
+pub async fn authenticate_bearer(state: &web::Data<super::AppState>, token: String) -> Result<Caller, ApiError> {
     if !token.starts_with(API_TOKEN_PREFIX) {
-        let (user_id, _expires) = state.keys.verify(&token)?;
-        return Ok(Caller { user_id, scopes: None });
+        let (user_id, expires_at) = state.keys.verify(&token)?;
+        return Ok(Caller { user_id, scopes: None, api_token_id: None, expires_at: Some(expires_at) });
     }
     let row = state.db.read(move |conn| api_tokens::authenticate(conn, &token)).await?;
     if api_tokens::needs_touch(&row) {
         let id = row.id;
         state.db.write(move |conn| api_tokens::touch(conn, id)).await?;
     }
-    Ok(Caller { user_id: row.user_id, scopes: Some(row.scope_list()) })
+    let expires_at = row.expires_at.map(|t| t.and_utc().timestamp());
+    Ok(Caller { user_id: row.user_id, scopes: Some(row.scope_list()), api_token_id: Some(row.id), expires_at })
 }

@@ -8,6 +8,7 @@ use utoipa::IntoParams;
 use super::State;
 use super::caller::Caller;
 use super::rooms::page_limit;
+use crate::broker::Event;
 use crate::domain::messages::{self, DEFAULT_PAGE, DedupKeys, MessageBody, Window};
 use crate::error::ApiError;
 
@@ -54,9 +55,11 @@ pub async fn send_message(
         None => None,
     };
     let keys = DedupKeys::parse(client_id, idempotency_key)?;
-    let posted = state.db.write(move |conn| messages::post(conn, room_id, caller.user_id, &body, &keys)).await?;
+    let posted = state.writer.send(room_id, caller.user_id, body, keys).await?;
     if posted.created {
         metrics::counter!("chat_messages_sent_total", "via" => "rest").increment(1);
+        // Committed above; subscribers hear of it only now.
+        state.realtime.broker.publish(Event::Message { message: posted.message.clone() }).await;
         Ok(HttpResponse::Created().json(posted.message))
     } else {
         Ok(HttpResponse::Ok().json(posted.message))
@@ -118,7 +121,9 @@ pub async fn edit(
     caller.require(Scope::MessagesWrite)?;
     let (room_id, seq) = path.into_inner();
     let body = MessageBody::parse(body.into_inner().body)?;
-    Ok(web::Json(state.db.write(move |conn| messages::edit(conn, room_id, seq, caller.user_id, &body)).await?))
+    let message = state.db.write(move |conn| messages::edit(conn, room_id, seq, caller.user_id, &body)).await?;
+    state.realtime.broker.publish(Event::MessageUpdated { message: message.clone() }).await;
+    Ok(web::Json(message))
 }
 
 /// Delete a message (its author or the room's owner): the text is erased, the seq stays.
@@ -134,6 +139,7 @@ pub async fn delete(state: State, caller: Caller, path: web::Path<(i64, i64)>) -
     caller.require(Scope::MessagesWrite)?;
     let (room_id, seq) = path.into_inner();
     state.db.write(move |conn| messages::delete(conn, room_id, seq, caller.user_id)).await?;
+    state.realtime.broker.publish(Event::MessageDeleted { room_id, seq }).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -31,6 +31,8 @@ pub struct AppState {
     pub keys: JwtKeys,
     pub config: Config,
     pub metrics: PrometheusHandle,
+    pub realtime: std::sync::Arc<crate::ws::Realtime>,
+    pub writer: crate::domain::message_writer::MessageWriter,
 }
 
 pub type State = web::Data<AppState>;
@@ -44,7 +46,8 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
         .configure(auth::configure)
         .configure(tokens::configure)
         .configure(rooms::configure)
-        .configure(messages::configure);
+        .configure(messages::configure)
+        .configure(crate::ws::configure);
 }
 
 fn json_config() -> web::JsonConfig {

@@ -26,18 +26,20 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
-/// 200 when the database answers, 503 otherwise.
+/// 200 when the database (and Redis, when configured) answer; 503 otherwise.
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses(
         (status = 200, description = "Ready for traffic", body = String, content_type = "text/plain"),
         (status = 503, description = "A dependency is down", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn readyz(state: State) -> Result<HttpResponse, crate::error::ApiError> {
-    if state.db.is_ready(READY_TIMEOUT).await {
-        Ok(HttpResponse::Ok().content_type("text/plain").body("ready"))
-    } else {
-        Err(crate::error::ApiError::Unavailable { detail: "The database does not answer.".into() })
+    if !state.db.is_ready(READY_TIMEOUT).await {
+        return Err(crate::error::ApiError::Unavailable { detail: "The database does not answer.".into() });
     }
+    if !matches!(tokio::time::timeout(READY_TIMEOUT, state.realtime.broker.is_ready()).await, Ok(true)) {
+        return Err(crate::error::ApiError::Unavailable { detail: "Redis does not answer.".into() });
+    }
+    Ok(HttpResponse::Ok().content_type("text/plain").body("ready"))
 }
 
 /// Prometheus metrics, in the text exposition format.

@@ -5,6 +5,7 @@ use chat_api::{ApiTokenList, CreateApiTokenRequest, CreatedApiToken, Problem};
 
 use super::State;
 use super::caller::Caller;
+use crate::broker::Event;
 use crate::domain::api_tokens::{self, NewToken};
 use crate::error::ApiError;
 
@@ -58,5 +59,7 @@ pub async fn revoke(state: State, caller: Caller, path: web::Path<i64>) -> Resul
     caller.require_session()?;
     let token_id = path.into_inner();
     state.db.write(move |conn| api_tokens::revoke(conn, caller.user_id, token_id)).await?;
+    // Requests check the database already; open sockets hear it here, on every node.
+    state.realtime.broker.publish(Event::TokenRevoked { token_id }).await;
     Ok(HttpResponse::NoContent().finish())
 }

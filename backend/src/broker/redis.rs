@@ -1,0 +1,132 @@
+//! The Redis side of the broker: a deadpool pool for commands (PUBLISH, tickets, presence) and one
+//! dedicated pub/sub connection per node for receiving, which reconnects with backoff for ever.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_redis::{Config as PoolConfig, Pool, Runtime};
+use futures_util::StreamExt;
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+
+use super::Event;
+use crate::ws::hub::RoomHub;
+
+/// Every node publishes to and listens on this one channel; hubs ignore rooms they do not serve.
+const CHANNEL: &str = "chat:events";
+/// Reconnect backoff bounds for the subscriber.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How long a failed PUBLISH is retried before the event is left to gap filling.
+const PUBLISH_RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// What travels on the channel: the event and the node that published it.
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    node: String,
+    event: Event,
+}
+
+pub struct RedisLink {
+    pool: Pool,
+    node_id: String,
+}
+
+impl RedisLink {
+    /// Opens the pool and starts the subscriber task. Fails only on a malformed URL: an unreachable
+    /// Redis is retried in the background, so a node can start before Redis does.
+    pub fn start(url: &str, node_id: String, hub: Arc<RoomHub>) -> Result<Arc<RedisLink>, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let pool = PoolConfig::from_url(url).create_pool(Some(Runtime::Tokio1)).map_err(|e| {
+            redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "cannot create the Redis pool",
+                e.to_string(),
+            ))
+        })?;
+        let link = Arc::new(RedisLink { pool, node_id });
+        tokio::spawn(subscribe_forever(client, link.node_id.clone(), hub));
+        Ok(link)
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    pub async fn ping(&self) -> bool {
+        let Ok(mut conn) = self.pool.get().await else { return false };
+        redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
+    }
+
+    pub async fn publish(self: &Arc<Self>, event: Event) {
+        let payload = match serde_json::to_string(&Envelope { node: self.node_id.clone(), event }) {
+            Ok(payload) => payload,
+            Err(e) => return tracing::error!("cannot encode an event: {e}"),
+        };
+        if self.try_publish(&payload).await.is_ok() {
+            return;
+        }
+        // Retry in the background: the caller's message is committed and acknowledged already.
+        let link = Arc::clone(self);
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + PUBLISH_RETRY_FOR;
+            let mut backoff = BACKOFF_MIN;
+            while tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(backoff).await;
+                if link.try_publish(&payload).await.is_ok() {
+                    return;
+                }
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+            tracing::warn!("gave up publishing an event to Redis; other nodes will fill the gap from the database");
+        });
+    }
+
+    async fn try_publish(&self, payload: &str) -> Result<(), ()> {
+        let result = async {
+            let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+            conn.publish::<_, _, ()>(CHANNEL, payload).await.map_err(|e| e.to_string())
+        }
+        .await;
+        result.map_err(|e| {
+            metrics::counter!("broker_publish_failures_total").increment(1);
+            tracing::warn!("cannot publish to Redis: {e}");
+        })
+    }
+}
+
+/// Receives other nodes' events for as long as the process lives.
+async fn subscribe_forever(client: redis::Client, node_id: String, hub: Arc<RoomHub>) {
+    let mut backoff = BACKOFF_MIN;
+    let mut connected_before = false;
+    loop {
+        match client.get_async_pubsub().await {
+            Ok(mut pubsub) => match pubsub.subscribe(CHANNEL).await {
+                Ok(()) => {
+                    if connected_before {
+                        metrics::counter!("broker_reconnects_total").increment(1);
+                        tracing::info!("resubscribed to Redis; checking every socket for missed messages");
+                    }
+                    // Whatever was published while we were away is in the database: look for gaps.
+                    hub.resync_all();
+                    connected_before = true;
+                    backoff = BACKOFF_MIN;
+                    let mut messages = pubsub.into_on_message();
+                    while let Some(msg) = messages.next().await {
+                        match serde_json::from_slice::<Envelope>(msg.get_payload_bytes()) {
+                            Ok(envelope) if envelope.node != node_id => hub.dispatch(&envelope.event),
+                            Ok(_) => {} // our own event: the hub had it first-hand
+                            Err(e) => tracing::warn!("ignoring an unreadable event from Redis: {e}"),
+                        }
+                    }
+                    tracing::warn!("lost the Redis subscription; reconnecting");
+                }
+                Err(e) => tracing::warn!("cannot subscribe on Redis: {e}"),
+            },
+            Err(e) => tracing::warn!("cannot reach Redis for pub/sub: {e}"),
+        }
+        // Full jitter, so that many nodes do not reconnect in step.
+        tokio::time::sleep(backoff.mul_f64(0.5 + rand::random::<f64>() / 2.0)).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}

@@ -1,0 +1,104 @@
+//! Group commit for messages. Every send, REST or WebSocket, goes through [`MessageWriter::send`]:
+//! its read-side checks run on a pooled connection, then it joins a queue that one writer thread
+//! drains in batches, committing each batch in a single transaction.
+//!
+//! Why: a commit is the expensive part of a send (an fsync on PostgreSQL, the WAL append and lock
+//! hand-off on SQLite), and a room's seq makes its sends serial anyway. Committing many sends at
+//! once turns N commits into one, while each send still returns only after its commit.
+
+use std::thread;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::messages::{self, DedupKeys, MessageBody, PendingSend, Posted, Prepared};
+use crate::db::Database;
+use crate::error::ApiError;
+
+/// The most sends committed in one transaction.
+const MAX_BATCH: usize = 256;
+/// Sends waiting for the writer before new ones wait to enter the queue (backpressure).
+const QUEUE_DEPTH: usize = 4096;
+
+struct Job {
+    send: PendingSend,
+    reply: oneshot::Sender<Result<Posted, ApiError>>,
+}
+
+/// Cheap to clone: a handle on the queue.
+#[derive(Clone)]
+pub struct MessageWriter {
+    db: Database,
+    queue: mpsc::Sender<Job>,
+}
+
+impl MessageWriter {
+    /// Starts the writer thread. It ends when every handle is dropped.
+    pub fn start(db: Database) -> MessageWriter {
+        let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
+        let writer_db = db.clone();
+        thread::Builder::new()
+            .name("message-writer".into())
+            .spawn(move || write_batches(&writer_db, jobs))
+            // Unwrap: spawning a thread fails only when the OS is out of threads at start-up.
+            .expect("cannot start the message writer thread");
+        MessageWriter { db, queue }
+    }
+
+    /// Stores a message from `author` in `room_id`, once; committed when this returns `Ok`.
+    /// A retry (same `client_id` or `Idempotency-Key`) returns the first message with `created: false`.
+    pub async fn send(
+        &self,
+        room_id: i64,
+        author: i64,
+        body: MessageBody,
+        keys: DedupKeys,
+    ) -> Result<Posted, ApiError> {
+        let prepared = {
+            let keys = keys.clone();
+            self.db.read(move |conn| messages::prepare(conn, room_id, author, &keys)).await?
+        };
+        let author = match prepared {
+            Prepared::Duplicate(message) => return Ok(Posted { message, created: false }),
+            Prepared::Fresh(author) => author,
+        };
+        let (reply, answer) = oneshot::channel();
+        let job = Job { send: PendingSend { room_id, author, body, keys }, reply };
+        self.queue.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> ApiError {
+    ApiError::Unavailable { detail: "The message writer is not running.".into() }
+}
+
+/// The writer thread: takes what is queued (at least one send), stores it in one transaction,
+/// answers every sender, and repeats.
+fn write_batches(db: &Database, mut jobs: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = jobs.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let (sends, replies): (Vec<PendingSend>, Vec<_>) = batch.drain(..).map(|j| (j.send, j.reply)).unzip();
+        metrics::histogram!("message_batch_size").record(sends.len() as f64);
+        match db.write_here(|conn| messages::store_batch(conn, &sends)) {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    // The sender may have gone (client disconnected); the message is stored regardless.
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!("a batch of {} messages failed: {e}", sends.len());
+                for reply in replies {
+                    let _ = reply.send(Err(e.for_each_caller()));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! `RoomHub`: which local sessions are subscribed to which room, and the fan-out to them.
+//!
+//! The hub owns its maps behind one std `Mutex`, never held across an `.await`: every operation
+//! is a few map lookups and non-blocking `try_send`s. Each event is serialised once; its bytes are
+//! shared by every session that receives it. A session whose bounded queue is full is told to
+//! close with 4008 ("too slow, reconnect with since") and dropped from the hub: one slow reader
+//! never holds back a room.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use bytestring::ByteString;
+use chat_api::{ServerFrame, close};
+use tokio::sync::{mpsc, watch};
+
+use crate::broker::Event;
+
+/// Identifies one socket on this node.
+pub type ConnectionId = u64;
+
+/// What the hub hands a session, in order.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A frame for a subscribed room. `seq` is set for new messages, which the session delivers in
+    /// seq order, once, filling any gap from the database.
+    Room { room_id: i64, seq: Option<i64>, text: ByteString },
+    /// The broker may have dropped events (it reconnected): check every subscribed room for gaps.
+    Resync,
+}
+
+/// Why the server closes a socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CloseOrder {
+    pub code: u16,
+    pub reason: &'static str,
+}
+
+impl CloseOrder {
+    pub const TOO_SLOW: CloseOrder = CloseOrder { code: close::TOO_SLOW, reason: "too slow: reconnect with since" };
+    pub const TOKEN_REVOKED: CloseOrder = CloseOrder { code: close::TOKEN_EXPIRED, reason: "token revoked" };
+    pub const RESTARTING: CloseOrder = CloseOrder { code: 1012, reason: "server restarting: reconnect" };
+}
+
+/// The hub's side of one session.
+pub struct SessionHandle {
+    pub user_id: i64,
+    /// The API token behind the socket, so that revoking it closes the socket.
+    pub api_token_id: Option<i64>,
+    pub queue: mpsc::Sender<Outbound>,
+    pub close: watch::Sender<Option<CloseOrder>>,
+}
+
+impl SessionHandle {
+    fn order_close(&self, order: CloseOrder) {
+        // The session may already be gone; then there is nothing to close.
+        let _ = self.close.send(Some(order));
+    }
+}
+
+#[derive(Default)]
+struct HubState {
+    sessions: HashMap<ConnectionId, SessionHandle>,
+    rooms: HashMap<i64, HashSet<ConnectionId>>,
+}
+
+#[derive(Default)]
+pub struct RoomHub {
+    state: Mutex<HubState>,
+}
+
+impl RoomHub {
+    fn state(&self) -> std::sync::MutexGuard<'_, HubState> {
+        // A panic under this lock leaves the maps consistent (no multi-step updates), so poison is ignored.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn register(&self, id: ConnectionId, handle: SessionHandle) {
+        self.state().sessions.insert(id, handle);
+    }
+
+    /// Forgets a session and its subscriptions. Returns the rooms it was subscribed to.
+    pub fn unregister(&self, id: ConnectionId) -> Vec<i64> {
+        let mut state = self.state();
+        state.sessions.remove(&id);
+        let mut left = Vec::new();
+        state.rooms.retain(|room_id, members| {
+            if members.remove(&id) {
+                left.push(*room_id);
+            }
+            !members.is_empty()
+        });
+        left
+    }
+
+    /// Returns false when the session was already subscribed.
+    pub fn subscribe(&self, id: ConnectionId, room_id: i64) -> bool {
+        self.state().rooms.entry(room_id).or_default().insert(id)
+    }
+
+    /// Returns false when the session was not subscribed.
+    pub fn unsubscribe(&self, id: ConnectionId, room_id: i64) -> bool {
+        let mut state = self.state();
+        let Some(members) = state.rooms.get_mut(&room_id) else { return false };
+        let removed = members.remove(&id);
+        if members.is_empty() {
+            state.rooms.remove(&room_id);
+        }
+        removed
+    }
+
+    /// How many of `user_id`'s sockets on this node are subscribed to `room_id`.
+    pub fn local_subscriptions(&self, room_id: i64, user_id: i64) -> usize {
+        let state = self.state();
+        let Some(members) = state.rooms.get(&room_id) else { return 0 };
+        members.iter().filter(|id| state.sessions.get(id).is_some_and(|s| s.user_id == user_id)).count()
+    }
+
+    /// Every (room, user) with a subscribed socket on this node: what presence keeps alive.
+    pub fn local_presence(&self) -> Vec<(i64, i64)> {
+        let state = self.state();
+        let mut pairs: Vec<(i64, i64)> = state
+            .rooms
+            .iter()
+            .flat_map(|(room_id, members)| {
+                members.iter().filter_map(|id| state.sessions.get(id)).map(move |s| (*room_id, s.user_id))
+            })
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        pairs
+    }
+
+    pub fn connections(&self) -> usize {
+        self.state().sessions.len()
+    }
+
+    /// Hands an event to every local session it concerns.
+    pub fn dispatch(&self, event: &Event) {
+        match event {
+            Event::Message { message } => {
+                let frame = ServerFrame::Message { message: message.clone() };
+                self.to_room(message.room_id, Some(message.seq), None, &frame);
+            }
+            Event::MessageUpdated { message } => {
+                self.to_room(message.room_id, None, None, &ServerFrame::MessageUpdated { message: message.clone() });
+            }
+            Event::MessageDeleted { room_id, seq } => {
+                self.to_room(*room_id, None, None, &ServerFrame::MessageDeleted { room_id: *room_id, seq: *seq });
+            }
+            Event::Typing { room_id, user } => {
+                let frame = ServerFrame::Typing { room_id: *room_id, user: user.clone() };
+                self.to_room(*room_id, None, Some(user.id), &frame);
+            }
+            Event::PresenceChanged { room_id, user, online } => {
+                let frame = ServerFrame::PresenceChanged { room_id: *room_id, user: user.clone(), online: *online };
+                self.to_room(*room_id, None, None, &frame);
+            }
+            Event::TokenRevoked { token_id } => {
+                for session in self.state().sessions.values().filter(|s| s.api_token_id == Some(*token_id)) {
+                    session.order_close(CloseOrder::TOKEN_REVOKED);
+                }
+            }
+        }
+    }
+
+    /// Serialises `frame` once and queues it for the room's sessions, except `except_user`'s.
+    fn to_room(&self, room_id: i64, seq: Option<i64>, except_user: Option<i64>, frame: &ServerFrame) {
+        let text = ByteString::from(encode(frame));
+        let mut state = self.state();
+        let Some(members) = state.rooms.get(&room_id) else { return };
+        let mut too_slow = Vec::new();
+        for id in members {
+            let Some(session) = state.sessions.get(id) else { continue };
+            if except_user == Some(session.user_id) {
+                continue;
+            }
+            let item = Outbound::Room { room_id, seq, text: text.clone() };
+            if let Err(mpsc::error::TrySendError::Full(_)) = session.queue.try_send(item) {
+                session.order_close(CloseOrder::TOO_SLOW);
+                too_slow.push(*id);
+            }
+        }
+        for id in too_slow {
+            metrics::counter!("ws_closed_too_slow_total").increment(1);
+            state.sessions.remove(&id);
+            for members in state.rooms.values_mut() {
+                members.remove(&id);
+            }
+        }
+    }
+
+    /// Tells every session to look for missed messages (after a broker reconnect).
+    pub fn resync_all(&self) {
+        for session in self.state().sessions.values() {
+            // A full queue will produce a gap check with its next message anyway.
+            let _ = session.queue.try_send(Outbound::Resync);
+        }
+    }
+
+    /// Closes every session with `order`, one at a time over `window` (spread with jitter, so that
+    /// clients do not all reconnect in the same second).
+    pub async fn close_all_spread(&self, order: CloseOrder, window: std::time::Duration) {
+        let ids: Vec<ConnectionId> = self.state().sessions.keys().copied().collect();
+        if ids.is_empty() {
+            return;
+        }
+        let mut delays: Vec<std::time::Duration> = ids.iter().map(|_| window.mul_f64(rand::random::<f64>())).collect();
+        delays.sort();
+        let started = tokio::time::Instant::now();
+        for (id, delay) in ids.into_iter().zip(delays) {
+            tokio::time::sleep_until(started + delay).await;
+            if let Some(session) = self.state().sessions.get(&id) {
+                session.order_close(order);
+            }
+        }
+    }
+}
+
+/// A server frame as JSON text.
+pub fn encode(frame: &ServerFrame) -> String {
+    // Unwrap: these frames hold only strings, numbers and booleans, which always serialise.
+    serde_json::to_string(frame).expect("server frames serialise")
+}

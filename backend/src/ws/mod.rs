@@ -1,0 +1,197 @@
+//! The WebSocket gateway, `GET /api/v1/ws`, and its ticket endpoint `POST /api/v1/ws/ticket`.
+//!
+//! Layout: `protocol.rs` parses frames, `session.rs` runs one connection, `hub.rs` fans out to
+//! local sessions, `tickets.rs` and `presence.rs` keep what every node must share (in Redis when
+//! configured). [`Realtime`] bundles them for the handlers.
+
+pub mod hub;
+pub mod presence;
+pub mod protocol;
+pub mod session;
+pub mod tickets;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chat_api::{Problem, WsTicket};
+use serde::Deserialize;
+use tokio::sync::{mpsc, watch};
+use utoipa::IntoParams;
+
+use crate::broker::{Broker, Event, redis::RedisLink};
+use crate::config::Config;
+use crate::db::Database;
+use crate::domain::credentials::new_secret;
+use crate::domain::users;
+use crate::error::ApiError;
+use crate::http::State;
+use crate::http::caller::{Caller, authenticate_bearer, bearer_token};
+use hub::{CloseOrder, RoomHub};
+use presence::Presence;
+use session::Session;
+use tickets::{Grant, TICKET_TTL, TicketStore};
+
+/// The largest frame a client may send; a larger one closes the socket with 1009.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+/// Frames queued for one session before it counts as too slow (4008).
+const SESSION_QUEUE: usize = 256;
+
+/// The real-time side of a node.
+pub struct Realtime {
+    pub hub: Arc<RoomHub>,
+    pub broker: Broker,
+    pub tickets: TicketStore,
+    pub presence: Presence,
+    /// Tells this process apart from the others sharing Redis.
+    pub node_id: String,
+    next_connection: AtomicU64,
+}
+
+impl Realtime {
+    /// In-process when `REDIS_URL` is unset; shared through Redis otherwise.
+    pub fn start(config: &Config, db: Database) -> Result<Arc<Realtime>, redis::RedisError> {
+        let hub = Arc::new(RoomHub::default());
+        let node_id = new_secret("")[..12].to_owned();
+        let realtime = match &config.redis_url {
+            None => Realtime {
+                broker: Broker::in_process(Arc::clone(&hub)),
+                tickets: TicketStore::in_process(),
+                presence: Presence::Local(Arc::clone(&hub)),
+                hub,
+                node_id,
+                next_connection: AtomicU64::new(1),
+            },
+            Some(url) => {
+                let link = RedisLink::start(url, node_id.clone(), Arc::clone(&hub))?;
+                Realtime {
+                    broker: Broker::with_redis(Arc::clone(&hub), Arc::clone(&link)),
+                    tickets: TicketStore::Redis(link.pool().clone()),
+                    presence: Presence::Redis {
+                        hub: Arc::clone(&hub),
+                        pool: link.pool().clone(),
+                        node_id: node_id.clone(),
+                    },
+                    hub,
+                    node_id,
+                    next_connection: AtomicU64::new(1),
+                }
+            }
+        };
+        let realtime = Arc::new(realtime);
+        tokio::spawn(keep_presence(Arc::clone(&realtime), db));
+        Ok(realtime)
+    }
+
+    /// Closes every socket with 1012, spread over `window`: the first half of a graceful shutdown.
+    pub async fn drain(&self, window: Duration) {
+        self.hub.close_all_spread(CloseOrder::RESTARTING, window).await;
+    }
+}
+
+/// Refreshes this node's presence entries and announces users of dead nodes as offline.
+async fn keep_presence(realtime: Arc<Realtime>, db: Database) {
+    let mut tick = tokio::time::interval(presence::HEARTBEAT);
+    loop {
+        tick.tick().await;
+        for (room_id, user_id) in realtime.presence.heartbeat().await {
+            let Ok(user) = db.read(move |c| users::find(c, user_id)).await else { continue };
+            realtime.broker.publish(Event::PresenceChanged { room_id, user: user.into(), online: false }).await;
+        }
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/ws").get(connect)).service(web::resource("/ws/ticket").post(issue_ticket));
+}
+
+/// Trade the bearer token for a single-use WebSocket ticket, valid 30 seconds on any node.
+#[utoipa::path(post, path = "/api/v1/ws/ticket", tag = "realtime",
+    responses(
+        (status = 201, description = "A ticket for `GET /api/v1/ws?ticket=...`", body = WsTicket),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Redis is unavailable", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn issue_ticket(state: State, caller: Caller) -> Result<HttpResponse, ApiError> {
+    let ticket = state.realtime.tickets.issue(caller.grant()).await?;
+    Ok(HttpResponse::Created().json(WsTicket { ticket, expires_in: TICKET_TTL.as_secs() as i64 }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConnectQuery {
+    /// A ticket from `POST /api/v1/ws/ticket` (browsers); servers send `Authorization` instead.
+    ticket: Option<String>,
+}
+
+/// Open the WebSocket. Frames are described in `openapi/asyncapi.yaml`.
+#[utoipa::path(get, path = "/api/v1/ws", tag = "realtime", params(ConnectQuery),
+    responses(
+        (status = 101, description = "Switching protocols"),
+        (status = 401, description = "Missing, invalid, used or expired credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`origin_not_allowed`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn connect(
+    state: State,
+    req: HttpRequest,
+    body: web::Payload,
+    query: web::Query<ConnectQuery>,
+) -> Result<HttpResponse, ApiError> {
+    check_origin(&req, &state.config)?;
+    let grant = match &query.ticket {
+        Some(ticket) => state
+            .realtime
+            .tickets
+            .redeem(ticket)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("invalid_ticket", "The ticket is unknown, used or expired."))?,
+        None => authenticate_bearer(&state, bearer_token(&req)?.to_owned()).await?.grant(),
+    };
+    let user_id = grant.user_id;
+    let user = state.db.read(move |c| users::find(c, user_id)).await?;
+    let (response, ws, stream) = actix_ws::handle(&req, body)
+        .map_err(|_| ApiError::bad_request("not_a_websocket", "This endpoint needs a WebSocket upgrade."))?;
+    let stream =
+        stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
+
+    let realtime = Arc::clone(&state.realtime);
+    let id = realtime.next_connection.fetch_add(1, Ordering::Relaxed);
+    let (queue_tx, queue_rx) = mpsc::channel(SESSION_QUEUE);
+    let (close_tx, close_rx) = watch::channel(None);
+    realtime.hub.register(
+        id,
+        hub::SessionHandle { user_id, api_token_id: grant.api_token_id, queue: queue_tx, close: close_tx },
+    );
+    let session = Session::new(id, user.into(), grant, state.clone(), ws, close_rx);
+    // The socket's halves are tied to this worker's thread; the task stays on it.
+    actix_web::rt::spawn(session.run(stream, queue_rx));
+    Ok(response)
+}
+
+/// Browsers send `Origin`; only the server's own and the configured ones may open a socket.
+/// Servers and bots send none and are let through (they authenticate with a bearer token).
+fn check_origin(req: &HttpRequest, config: &Config) -> Result<(), ApiError> {
+    let Some(origin) = req.headers().get(header::ORIGIN) else { return Ok(()) };
+    let origin = origin.to_str().unwrap_or_default().trim_end_matches('/');
+    let info = req.connection_info();
+    let own = format!("{}://{}", info.scheme(), info.host());
+    if origin == own || config.allowed_origins.iter().any(|o| o == origin) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("origin_not_allowed", format!("Origin {origin} may not open a socket here.")))
+    }
+}
+
+impl Caller {
+    /// What a ticket or a socket opened with this caller's credential may do, and until when.
+    pub fn grant(&self) -> Grant {
+        Grant {
+            user_id: self.user_id,
+            api_token_id: self.api_token_id,
+            scopes: self.scopes.clone(),
+            expires_at: self.expires_at,
+        }
+    }
+}

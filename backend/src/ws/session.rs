@@ -1,0 +1,416 @@
+//! One WebSocket connection: a plain async task (no actors) running one `select!` loop over the
+//! client's frames, the hub's queue, the heartbeat, the credential's expiry and close orders.
+//! Cleanup (hub, presence) always runs after the loop, whatever ended it.
+//!
+//! Delivery is by seq: the session remembers the last seq it delivered per room. A message at
+//! `last + 1` is written; one at or below `last` was already delivered (by the replay or a gap
+//! fill) and is skipped; one further ahead means something was missed, and the gap is read from
+//! the database first. So a lost pub/sub event costs latency, never a message.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason};
+use bytestring::ByteString;
+use chat_api::{ClientFrame, Message, Scope, ServerFrame, User};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, interval, sleep_until};
+
+use super::hub::{CloseOrder, ConnectionId, Outbound, encode};
+use super::protocol::{self, Rejected};
+use super::tickets::Grant;
+use crate::broker::Event;
+use crate::domain::messages::{self, DedupKeys, MessageBody, Window};
+use crate::domain::rooms;
+use crate::error::ApiError;
+use crate::http::State;
+
+/// The server pings this often...
+pub const PING_INTERVAL: Duration = Duration::from_secs(20);
+/// ...and closes a socket it has heard nothing from for this long.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The most missed messages replayed over the socket; past it the client pages over REST.
+pub const MAX_REPLAY: i64 = 1000;
+/// Sends allowed per second per connection, and the burst above it.
+const SEND_RATE: u32 = 20;
+const SEND_BURST: u32 = 40;
+/// Rate-limited sends in a row before the connection is closed with 1008.
+const FLOOD_LIMIT: u32 = 20;
+/// How long a close frame may wait for a slow client before the connection is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything one connection needs, owned by its task.
+pub struct Session {
+    pub id: ConnectionId,
+    pub user: User,
+    /// `None` for a user's own session; an API token's scopes otherwise.
+    pub scopes: Option<Vec<Scope>>,
+    /// When the credential behind the socket expires.
+    pub expires_at: Option<Instant>,
+    /// The node's shared state: database, message writer, hub and broker.
+    state: State,
+    pub ws: actix_ws::Session,
+    pub close_orders: watch::Receiver<Option<CloseOrder>>,
+    /// Last seq delivered, per subscribed room.
+    delivered: HashMap<i64, i64>,
+    limiter: DefaultDirectRateLimiter,
+    rate_limited_in_a_row: u32,
+}
+
+/// Why the loop ended.
+enum End {
+    /// The client closed or vanished: nothing more to send.
+    ClientGone,
+    /// The server closes with this code.
+    Close(CloseOrder),
+}
+
+const NOT_JSON: CloseOrder = CloseOrder { code: 1008, reason: "frames must be JSON text" };
+const FLOODING: CloseOrder = CloseOrder { code: 1008, reason: "rate limit exceeded" };
+const TOO_BIG: CloseOrder = CloseOrder { code: 1009, reason: "frame over 64 KiB" };
+const EXPIRED: CloseOrder = CloseOrder { code: chat_api::close::TOKEN_EXPIRED, reason: "token expired" };
+const IDLE: CloseOrder = CloseOrder { code: 1000, reason: "no traffic for 60 seconds" };
+const SERVER_ERROR: CloseOrder = CloseOrder { code: 1011, reason: "server error" };
+
+impl Session {
+    pub fn new(
+        id: ConnectionId,
+        user: User,
+        grant: Grant,
+        state: State,
+        ws: actix_ws::Session,
+        close_orders: watch::Receiver<Option<CloseOrder>>,
+    ) -> Session {
+        // Unwrap: both constants are non-zero.
+        let quota =
+            Quota::per_second(NonZeroU32::new(SEND_RATE).unwrap()).allow_burst(NonZeroU32::new(SEND_BURST).unwrap());
+        let expires_at = grant.expires_at.map(|exp| {
+            let left = (exp - chrono::Utc::now().timestamp()).max(0) as u64;
+            Instant::now() + Duration::from_secs(left)
+        });
+        Session {
+            id,
+            user,
+            scopes: grant.scopes,
+            expires_at,
+            state,
+            ws,
+            close_orders,
+            delivered: HashMap::new(),
+            limiter: RateLimiter::direct(quota),
+            rate_limited_in_a_row: 0,
+        }
+    }
+
+    /// Runs the connection to its end, then cleans up.
+    pub async fn run(mut self, mut stream: AggregatedMessageStream, mut queue: mpsc::Receiver<Outbound>) {
+        metrics::gauge!("ws_connections_open").increment(1.0);
+        let end = self.serve(&mut stream, &mut queue).await;
+        let rooms = self.state.realtime.hub.unregister(self.id);
+        for room_id in rooms {
+            self.announce_left(room_id).await;
+        }
+        metrics::gauge!("ws_connections_open").decrement(1.0);
+        if let End::Close(order) = end {
+            let reason = CloseReason { code: CloseCode::Other(order.code), description: Some(order.reason.into()) };
+            // A client that does not read may never take the close frame: do not wait for ever.
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.ws.close(Some(reason))).await;
+        }
+    }
+
+    async fn serve(&mut self, stream: &mut AggregatedMessageStream, queue: &mut mpsc::Receiver<Outbound>) -> End {
+        let ready = ServerFrame::Ready { user: self.user.clone(), connection_id: self.id.to_string() };
+        if let Err(end) = self.write(encode(&ready)).await {
+            return end;
+        }
+        let mut heartbeat = interval(PING_INTERVAL);
+        let mut last_heard = Instant::now();
+        // A far-future deadline stands in for "never expires", keeping one select! arm.
+        let expiry =
+            sleep_until(self.expires_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86400)));
+        tokio::pin!(expiry);
+        loop {
+            let step = tokio::select! {
+                frame = stream.recv() => {
+                    last_heard = Instant::now();
+                    self.on_client_frame(frame).await
+                }
+                Some(item) = queue.recv() => self.deliver(item).await,
+                changed = self.close_orders.changed() => Err(close_order(changed.ok().and(*self.close_orders.borrow()))),
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > CLIENT_TIMEOUT {
+                        Err(End::Close(IDLE))
+                    } else {
+                        self.ws.ping(b"").await.map_err(|_| End::ClientGone)
+                    }
+                }
+                _ = &mut expiry => Err(End::Close(EXPIRED)),
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    /// Writes a text frame, unless a close order arrives first (a client that does not read
+    /// blocks writes, and must still be closed).
+    async fn write(&mut self, text: impl Into<ByteString>) -> Result<(), End> {
+        tokio::select! {
+            biased;
+            changed = self.close_orders.changed() => Err(close_order(changed.ok().and(*self.close_orders.borrow()))),
+            sent = self.ws.text(text) => sent.map_err(|_| End::ClientGone),
+        }
+    }
+
+    async fn write_frame(&mut self, frame: &ServerFrame) -> Result<(), End> {
+        self.write(encode(frame)).await
+    }
+
+    async fn on_client_frame(
+        &mut self,
+        frame: Option<Result<AggregatedMessage, actix_ws::ProtocolError>>,
+    ) -> Result<(), End> {
+        match frame {
+            None | Some(Ok(AggregatedMessage::Close(_))) => Err(End::ClientGone),
+            Some(Err(actix_ws::ProtocolError::Overflow)) => Err(End::Close(TOO_BIG)),
+            Some(Err(_)) => Err(End::ClientGone),
+            Some(Ok(AggregatedMessage::Ping(bytes))) => self.ws.pong(&bytes).await.map_err(|_| End::ClientGone),
+            Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
+            Some(Ok(AggregatedMessage::Binary(_))) => Err(End::Close(NOT_JSON)),
+            Some(Ok(AggregatedMessage::Text(text))) => match protocol::decode(&text) {
+                Ok(frame) => self.on_frame(frame).await,
+                Err(Rejected::NotJson) => Err(End::Close(NOT_JSON)),
+                Err(Rejected::Invalid(detail)) => {
+                    self.write_frame(&error_frame(
+                        "invalid_frame",
+                        format!("Unknown or malformed frame: {detail}"),
+                        None,
+                    ))
+                    .await
+                }
+            },
+        }
+    }
+
+    async fn on_frame(&mut self, frame: ClientFrame) -> Result<(), End> {
+        let outcome = match frame {
+            ClientFrame::Subscribe { room_id, since } => self.subscribe(room_id, since).await,
+            ClientFrame::Unsubscribe { room_id } => {
+                self.unsubscribe(room_id).await;
+                Ok(Ok(()))
+            }
+            ClientFrame::Send { room_id, body, client_id } => return self.send(room_id, body, client_id).await,
+            ClientFrame::Typing { room_id } => self.typing(room_id).await,
+            ClientFrame::Read { room_id, seq } => {
+                let user_id = self.user.id;
+                let result = self.state.db.write(move |c| messages::mark_read(c, room_id, user_id, seq)).await;
+                Ok(result)
+            }
+            ClientFrame::Ping => return self.write_frame(&ServerFrame::Pong).await,
+        };
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => self.write_frame(&api_error_frame(&e, None)).await,
+            Err(end) => Err(end),
+        }
+    }
+
+    /// 403-style error unless the credential allows `scope`.
+    fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        match &self.scopes {
+            Some(scopes) if !scopes.contains(&scope) => Err(ApiError::forbidden(
+                "insufficient_scope",
+                format!("This API token lacks the scope {}.", scope.as_str()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Registers with the hub first, then replays from the database, so nothing falls between the
+    /// two: anything published meanwhile waits in the queue and is skipped if the replay had it.
+    async fn subscribe(&mut self, room_id: i64, since: Option<i64>) -> Result<Result<(), ApiError>, End> {
+        if let Err(e) = self.require(Scope::MessagesRead) {
+            return Ok(Err(e));
+        }
+        let newly = self.state.realtime.hub.subscribe(self.id, room_id);
+        let user_id = self.user.id;
+        let room = match self.state.db.read(move |c| rooms::visible(c, room_id, user_id)).await {
+            Ok(visible) => visible.room,
+            Err(e) => {
+                if newly {
+                    self.state.realtime.hub.unsubscribe(self.id, room_id);
+                }
+                return Ok(Err(e));
+            }
+        };
+        let (delivered, truncated) = match since {
+            Some(since) if room.last_seq - since > MAX_REPLAY => (room.last_seq, true),
+            Some(since) => {
+                self.delivered.insert(room_id, since.clamp(0, room.last_seq));
+                if let Err(e) = self.replay(room_id, since.clamp(0, room.last_seq), room.last_seq).await? {
+                    return Ok(Err(e));
+                }
+                (self.delivered[&room_id], false)
+            }
+            None => (room.last_seq, false),
+        };
+        self.delivered.insert(room_id, delivered);
+        self.write_frame(&ServerFrame::Subscribed { room_id, last_seq: delivered, truncated }).await?;
+        if newly {
+            self.announce_joined(room_id).await;
+        }
+        let online = self.online_users(room_id).await;
+        self.write_frame(&ServerFrame::Presence { room_id, online }).await?;
+        Ok(Ok(()))
+    }
+
+    async fn unsubscribe(&mut self, room_id: i64) {
+        self.delivered.remove(&room_id);
+        if self.state.realtime.hub.unsubscribe(self.id, room_id) {
+            self.announce_left(room_id).await;
+        }
+    }
+
+    /// Writes the messages of `room_id` with `after < seq <= upto` from the database, in order.
+    async fn replay(&mut self, room_id: i64, after: i64, upto: i64) -> Result<Result<(), ApiError>, End> {
+        if upto <= after {
+            return Ok(Ok(()));
+        }
+        let user_id = self.user.id;
+        let window = Window { before: Some(upto + 1), after: Some(after), limit: upto - after };
+        let page = match self.state.db.read(move |c| messages::history(c, room_id, user_id, window)).await {
+            Ok(page) => page,
+            Err(e) => return Ok(Err(e)),
+        };
+        for message in page.items {
+            self.write_message(message).await?;
+        }
+        Ok(Ok(()))
+    }
+
+    async fn write_message(&mut self, message: Message) -> Result<(), End> {
+        let (room_id, seq) = (message.room_id, message.seq);
+        self.write_frame(&ServerFrame::Message { message }).await?;
+        self.delivered.insert(room_id, seq);
+        Ok(())
+    }
+
+    /// Delivers what the hub queued.
+    async fn deliver(&mut self, item: Outbound) -> Result<(), End> {
+        match item {
+            Outbound::Room { room_id, seq: None, text } if self.delivered.contains_key(&room_id) => {
+                self.write(text).await
+            }
+            Outbound::Room { seq: None, .. } => Ok(()),
+            Outbound::Room { room_id, seq: Some(seq), text } => {
+                let Some(&last) = self.delivered.get(&room_id) else { return Ok(()) };
+                if seq <= last {
+                    return Ok(());
+                }
+                if seq > last + 1 {
+                    self.fill_gap(room_id, last, seq - 1).await?;
+                }
+                self.write(text).await?;
+                self.delivered.insert(room_id, seq);
+                Ok(())
+            }
+            Outbound::Resync => {
+                let rooms: Vec<(i64, i64)> = self.delivered.iter().map(|(r, s)| (*r, *s)).collect();
+                for (room_id, last) in rooms {
+                    let newest = self.state.db.read(move |c| rooms::last_seq(c, room_id)).await;
+                    match newest {
+                        Ok(newest) if newest > last => self.fill_gap(room_id, last, newest).await?,
+                        Ok(_) => {}
+                        Err(_) => return Err(End::Close(SERVER_ERROR)),
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads missed messages from the database. Too many: the client is told to reconnect with
+    /// `since` (and page over REST), which is also what a slow reader is told.
+    async fn fill_gap(&mut self, room_id: i64, after: i64, upto: i64) -> Result<(), End> {
+        if upto - after > MAX_REPLAY {
+            return Err(End::Close(CloseOrder::TOO_SLOW));
+        }
+        metrics::counter!("ws_gaps_filled_total").increment(1);
+        match self.replay(room_id, after, upto).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(End::Close(SERVER_ERROR)),
+        }
+    }
+
+    /// The one send path shared with REST: stored, then published, then acknowledged.
+    async fn send(&mut self, room_id: i64, body: String, client_id: String) -> Result<(), End> {
+        if self.limiter.check().is_err() {
+            self.rate_limited_in_a_row += 1;
+            if self.rate_limited_in_a_row > FLOOD_LIMIT {
+                return Err(End::Close(FLOODING));
+            }
+            let error = error_frame("rate_limited", "Too many messages: slow down.".into(), Some(client_id));
+            return self.write_frame(&error).await;
+        }
+        self.rate_limited_in_a_row = 0;
+        let posted = match self.post(room_id, body, &client_id).await {
+            Ok(posted) => posted,
+            Err(e) => return self.write_frame(&api_error_frame(&e, Some(client_id))).await,
+        };
+        if posted.created {
+            metrics::counter!("chat_messages_sent_total", "via" => "ws").increment(1);
+            self.state.realtime.broker.publish(Event::Message { message: posted.message.clone() }).await;
+        }
+        self.write_frame(&ServerFrame::Ack { client_id, message: posted.message }).await
+    }
+
+    async fn post(&self, room_id: i64, body: String, client_id: &str) -> Result<messages::Posted, ApiError> {
+        self.require(Scope::MessagesWrite)?;
+        let body = MessageBody::parse(body)?;
+        let keys = DedupKeys::parse(Some(client_id.to_owned()), None)?;
+        self.state.writer.send(room_id, self.user.id, body, keys).await
+    }
+
+    async fn typing(&mut self, room_id: i64) -> Result<Result<(), ApiError>, End> {
+        if !self.delivered.contains_key(&room_id) {
+            return Ok(Err(ApiError::bad_request("not_subscribed", "Subscribe to the room first.")));
+        }
+        self.state.realtime.broker.publish(Event::Typing { room_id, user: self.user.clone() }).await;
+        Ok(Ok(()))
+    }
+
+    async fn announce_joined(&self, room_id: i64) {
+        if self.state.realtime.presence.joined(room_id, self.user.id).await {
+            let event = Event::PresenceChanged { room_id, user: self.user.clone(), online: true };
+            self.state.realtime.broker.publish(event).await;
+        }
+    }
+
+    async fn announce_left(&self, room_id: i64) {
+        if self.state.realtime.presence.left(room_id, self.user.id).await {
+            let event = Event::PresenceChanged { room_id, user: self.user.clone(), online: false };
+            self.state.realtime.broker.publish(event).await;
+        }
+    }
+
+    async fn online_users(&self, room_id: i64) -> Vec<User> {
+        let ids = self.state.realtime.presence.online(room_id).await;
+        self.state.db.read(move |c| crate::domain::users::find_many(c, &ids)).await.unwrap_or_default()
+    }
+}
+
+fn close_order(order: Option<CloseOrder>) -> End {
+    // The hub drops a session's handle only after ordering it closed; no order means it was dropped as too slow.
+    End::Close(order.unwrap_or(CloseOrder::TOO_SLOW))
+}
+
+fn error_frame(code: &str, message: String, client_id: Option<String>) -> ServerFrame {
+    ServerFrame::Error { code: code.into(), message, client_id }
+}
+
+fn api_error_frame(e: &ApiError, client_id: Option<String>) -> ServerFrame {
+    let problem = e.problem();
+    error_frame(&problem.code, problem.detail, client_id)
+}
