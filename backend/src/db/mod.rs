@@ -40,7 +40,11 @@ impl Database {
         pool::migrate(backend, url)?;
         let pool = pool::build(Manager::new(backend, url), backend, pool_size)?;
         let sqlite_writer = match backend {
-            Backend::Sqlite => Some(Arc::new(Mutex::new(pool::connect(backend, url)?))),
+            Backend::Sqlite => {
+                let writer = Arc::new(Mutex::new(pool::connect(backend, url)?));
+                pool::start_checkpoints(pool::connect(backend, url)?, Arc::downgrade(&writer));
+                Some(writer)
+            }
             Backend::Postgres => None,
         };
         Ok(Database { pool, sqlite_writer, backend })

@@ -10,7 +10,7 @@ use std::thread;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::messages::{self, DedupKeys, MessageBody, PendingSend, Posted, Prepared};
+use super::messages::{self, DedupKeys, MessageBody, PendingSend, Posted};
 use crate::db::Database;
 use crate::error::ApiError;
 
@@ -53,14 +53,7 @@ impl MessageWriter {
         body: MessageBody,
         keys: DedupKeys,
     ) -> Result<Posted, ApiError> {
-        let prepared = {
-            let keys = keys.clone();
-            self.db.read(move |conn| messages::prepare(conn, room_id, author, &keys)).await?
-        };
-        let author = match prepared {
-            Prepared::Duplicate(message) => return Ok(Posted { message, created: false }),
-            Prepared::Fresh(author) => author,
-        };
+        let author = self.db.read(move |conn| messages::prepare(conn, room_id, author)).await?;
         let (reply, answer) = oneshot::channel();
         let job = Job { send: PendingSend { room_id, author, body, keys }, reply };
         self.queue.send(job).await.map_err(|_| stopped())?;

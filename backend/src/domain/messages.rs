@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use chat_api::{Message, MessagePage};
 use diesel::prelude::*;
 
-use crate::db::models::{MessageRow, NewMessage, UserRow};
+use crate::db::models::{MemberRow, MessageRow, NewMessage, RoomRow, UserRow};
 use crate::db::schema::{messages, room_members, rooms, users};
 use crate::db::{DbConnection, now};
 use crate::domain;
@@ -73,22 +73,20 @@ pub struct PendingSend {
     pub keys: DedupKeys,
 }
 
-/// What the read side found.
-pub enum Prepared {
-    /// A retry: the message stored the first time.
-    Duplicate(Message),
-    /// A new send by this author.
-    Fresh(UserRow),
-}
-
-/// The checks of a send that need no write: the room is visible, the author a member, and the
-/// keys not used yet. Runs on a read connection, outside the writer's critical section.
-pub fn prepare(conn: &mut DbConnection, room_id: i64, author: i64, keys: &DedupKeys) -> Result<Prepared, ApiError> {
-    domain::rooms::visible(conn, room_id, author)?.require_member()?;
-    if let Some(first) = find_duplicate(conn, room_id, author, keys)? {
-        return Ok(Prepared::Duplicate(first));
-    }
-    Ok(Prepared::Fresh(users::table.find(author).select(UserRow::as_select()).first(conn)?))
+/// The checks of a send that need no write, in one query on a read connection (outside the
+/// writer's critical section): the room is visible and the author a member. Returns the author.
+/// Retries are recognised by the writer, whose unique indexes settle races too.
+pub fn prepare(conn: &mut DbConnection, room_id: i64, author: i64) -> Result<UserRow, ApiError> {
+    let found: Option<(RoomRow, Option<MemberRow>, UserRow)> = rooms::table
+        .left_join(room_members::table.on(room_members::room_id.eq(rooms::id).and(room_members::user_id.eq(author))))
+        .inner_join(users::table.on(users::id.eq(author)))
+        .filter(rooms::id.eq(room_id))
+        .select((RoomRow::as_select(), Option::<MemberRow>::as_select(), UserRow::as_select()))
+        .first(conn)
+        .optional()?;
+    let (room, membership, user) = found.ok_or_else(|| domain::rooms::room_not_found(room_id))?;
+    domain::rooms::VisibleRoom::check(room, membership)?.require_member()?;
+    Ok(user)
 }
 
 /// Stores a batch of sends in one transaction: one commit (one fsync) for all of them. Committed

@@ -72,7 +72,17 @@ impl VisibleRoom {
     }
 }
 
-fn room_not_found(room_id: i64) -> ApiError {
+impl VisibleRoom {
+    /// The room as `membership`'s holder sees it: 404 for a private room they are not in.
+    pub fn check(room: RoomRow, membership: Option<MemberRow>) -> Result<VisibleRoom, ApiError> {
+        if membership.is_none() && !room.is_public() {
+            return Err(room_not_found(room.id));
+        }
+        Ok(VisibleRoom { room, membership })
+    }
+}
+
+pub fn room_not_found(room_id: i64) -> ApiError {
     ApiError::not_found("room_not_found", format!("No room {room_id} is visible to you."))
 }
 
@@ -86,10 +96,7 @@ pub fn visible(conn: &mut DbConnection, room_id: i64, viewer: i64) -> Result<Vis
         .ok_or_else(|| room_not_found(room_id))?;
     let membership =
         room_members::table.find((room_id, viewer)).select(MemberRow::as_select()).first(conn).optional()?;
-    if membership.is_none() && !room.is_public() {
-        return Err(room_not_found(room_id));
-    }
-    Ok(VisibleRoom { room, membership })
+    VisibleRoom::check(room, membership)
 }
 
 /// The seq of the room's newest message (0 when it has none).

@@ -3,7 +3,7 @@
 //! The hub owns its maps behind one std `Mutex`, never held across an `.await`: every operation
 //! is a few map lookups and non-blocking `try_send`s. Each event is serialised once; its bytes are
 //! shared by every session that receives it. A session whose bounded queue is full is told to
-//! close with 4008 ("too slow, reconnect with since") and dropped from the hub: one slow reader
+//! close with 4008 ("too slow, reconnect with since"), and gets nothing more: one slow reader
 //! never holds back a room.
 
 use std::collections::{HashMap, HashSet};
@@ -51,9 +51,16 @@ pub struct SessionHandle {
 }
 
 impl SessionHandle {
-    fn order_close(&self, order: CloseOrder) {
-        // The session may already be gone; then there is nothing to close.
-        let _ = self.close.send(Some(order));
+    /// Orders the session closed, once: the first order wins. Returns false when it was already ordered.
+    fn order_close(&self, order: CloseOrder) -> bool {
+        // send_if_modified: a session flooded with frames is ordered closed once, not once per frame.
+        self.close.send_if_modified(|current| {
+            if current.is_some() {
+                return false;
+            }
+            *current = Some(order);
+            true
+        })
     }
 }
 
@@ -166,25 +173,20 @@ impl RoomHub {
     /// Serialises `frame` once and queues it for the room's sessions, except `except_user`'s.
     fn to_room(&self, room_id: i64, seq: Option<i64>, except_user: Option<i64>, frame: &ServerFrame) {
         let text = ByteString::from(encode(frame));
-        let mut state = self.state();
+        let state = self.state();
         let Some(members) = state.rooms.get(&room_id) else { return };
-        let mut too_slow = Vec::new();
         for id in members {
             let Some(session) = state.sessions.get(id) else { continue };
             if except_user == Some(session.user_id) {
                 continue;
             }
             let item = Outbound::Room { room_id, seq, text: text.clone() };
-            if let Err(mpsc::error::TrySendError::Full(_)) = session.queue.try_send(item) {
-                session.order_close(CloseOrder::TOO_SLOW);
-                too_slow.push(*id);
-            }
-        }
-        for id in too_slow {
-            metrics::counter!("ws_closed_too_slow_total").increment(1);
-            state.sessions.remove(&id);
-            for members in state.rooms.values_mut() {
-                members.remove(&id);
+            // The session stays registered until its task ends, which unregisters it and
+            // announces its departure like any other.
+            if let Err(mpsc::error::TrySendError::Full(_)) = session.queue.try_send(item)
+                && session.order_close(CloseOrder::TOO_SLOW)
+            {
+                metrics::counter!("ws_closed_too_slow_total").increment(1);
             }
         }
     }

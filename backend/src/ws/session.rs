@@ -402,8 +402,9 @@ impl Session {
 }
 
 fn close_order(order: Option<CloseOrder>) -> End {
-    // The hub drops a session's handle only after ordering it closed; no order means it was dropped as too slow.
-    End::Close(order.unwrap_or(CloseOrder::TOO_SLOW))
+    // The hub holds the sending half until the session unregisters, so an order is always there;
+    // were the hub gone, the node is going down.
+    End::Close(order.unwrap_or(CloseOrder::RESTARTING))
 }
 
 fn error_frame(code: &str, message: String, client_id: Option<String>) -> ServerFrame {
