@@ -26,13 +26,16 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok")
 }
 
-/// 200 when the database (and Redis, when configured) answer; 503 otherwise.
+/// 200 when the database (and Redis, when configured) answer; 503 otherwise, and while shutting down.
 #[utoipa::path(get, path = "/readyz", tag = "operations", security(()),
     responses(
         (status = 200, description = "Ready for traffic", body = String, content_type = "text/plain"),
         (status = 503, description = "A dependency is down", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn readyz(state: State) -> Result<HttpResponse, crate::error::ApiError> {
+    if state.realtime.is_draining() {
+        return Err(crate::error::ApiError::Unavailable { detail: "This node is shutting down.".into() });
+    }
     if !state.db.is_ready(READY_TIMEOUT).await {
         return Err(crate::error::ApiError::Unavailable { detail: "The database does not answer.".into() });
     }

@@ -159,8 +159,9 @@ impl RoomHub {
                 self.to_room(*room_id, None, Some(user.id), &frame);
             }
             Event::PresenceChanged { room_id, user, online } => {
+                // Not to the user it is about: their own sockets know they are there.
                 let frame = ServerFrame::PresenceChanged { room_id: *room_id, user: user.clone(), online: *online };
-                self.to_room(*room_id, None, None, &frame);
+                self.to_room(*room_id, None, Some(user.id), &frame);
             }
             Event::TokenRevoked { token_id } => {
                 for session in self.state().sessions.values().filter(|s| s.api_token_id == Some(*token_id)) {
@@ -188,6 +189,13 @@ impl RoomHub {
             {
                 metrics::counter!("ws_closed_too_slow_total").increment(1);
             }
+        }
+    }
+
+    /// Orders one session closed.
+    pub fn close_now(&self, id: ConnectionId, order: CloseOrder) {
+        if let Some(session) = self.state().sessions.get(&id) {
+            session.order_close(order);
         }
     }
 

@@ -11,7 +11,7 @@ pub mod session;
 pub mod tickets;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix_web::http::header;
@@ -48,6 +48,8 @@ pub struct Realtime {
     /// Tells this process apart from the others sharing Redis.
     pub node_id: String,
     next_connection: AtomicU64,
+    /// Set on SIGTERM: new sockets are refused, `/readyz` answers 503.
+    draining: AtomicBool,
 }
 
 impl Realtime {
@@ -63,6 +65,7 @@ impl Realtime {
                 hub,
                 node_id,
                 next_connection: AtomicU64::new(1),
+                draining: AtomicBool::new(false),
             },
             Some(url) => {
                 let link = RedisLink::start(url, node_id.clone(), Arc::clone(&hub))?;
@@ -77,6 +80,7 @@ impl Realtime {
                     hub,
                     node_id,
                     next_connection: AtomicU64::new(1),
+                    draining: AtomicBool::new(false),
                 }
             }
         };
@@ -85,9 +89,15 @@ impl Realtime {
         Ok(realtime)
     }
 
-    /// Closes every socket with 1012, spread over `window`: the first half of a graceful shutdown.
+    /// The first half of a graceful shutdown: refuses new sockets from now on, then closes every
+    /// open one with 1012, spread over `window`.
     pub async fn drain(&self, window: Duration) {
+        self.draining.store(true, Ordering::SeqCst);
         self.hub.close_all_spread(CloseOrder::RESTARTING, window).await;
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
     }
 }
 
@@ -132,6 +142,7 @@ pub struct ConnectQuery {
         (status = 101, description = "Switching protocols"),
         (status = 401, description = "Missing, invalid, used or expired credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`origin_not_allowed`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The node is shutting down: reconnect (to another node)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn connect(
     state: State,
@@ -140,6 +151,9 @@ pub async fn connect(
     query: web::Query<ConnectQuery>,
 ) -> Result<HttpResponse, ApiError> {
     check_origin(&req, &state.config)?;
+    if state.realtime.is_draining() {
+        return Err(shutting_down());
+    }
     let grant = match &query.ticket {
         Some(ticket) => state
             .realtime
@@ -164,10 +178,18 @@ pub async fn connect(
         id,
         hub::SessionHandle { user_id, api_token_id: grant.api_token_id, queue: queue_tx, close: close_tx },
     );
+    // The drain may have started while this upgrade was on its way: then the socket goes at once.
+    if realtime.is_draining() {
+        realtime.hub.close_now(id, CloseOrder::RESTARTING);
+    }
     let session = Session::new(id, user.into(), grant, state.clone(), ws, close_rx);
     // The socket's halves are tied to this worker's thread; the task stays on it.
     actix_web::rt::spawn(session.run(stream, queue_rx));
     Ok(response)
+}
+
+fn shutting_down() -> ApiError {
+    ApiError::Unavailable { detail: "This node is shutting down; reconnect to another one.".into() }
 }
 
 /// Browsers send `Origin`; only the server's own and the configured ones may open a socket.

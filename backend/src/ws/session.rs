@@ -180,7 +180,9 @@ impl Session {
             Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
             Some(Ok(AggregatedMessage::Binary(_))) => Err(End::Close(NOT_JSON)),
             Some(Ok(AggregatedMessage::Text(text))) => match protocol::decode(&text) {
-                Ok(frame) => self.on_frame(frame).await,
+                // Boxed, like the gap fills: an idle connection's task is as large as the largest
+                // state of its loop, and these heavy, rare paths would otherwise set that size.
+                Ok(frame) => Box::pin(self.on_frame(frame)).await,
                 Err(Rejected::NotJson) => Err(End::Close(NOT_JSON)),
                 Err(Rejected::Invalid(detail)) => {
                     self.write_frame(&error_frame(
@@ -310,7 +312,7 @@ impl Session {
                     return Ok(());
                 }
                 if seq > last + 1 {
-                    self.fill_gap(room_id, last, seq - 1).await?;
+                    Box::pin(self.fill_gap(room_id, last, seq - 1)).await?;
                 }
                 self.write(text).await?;
                 self.delivered.insert(room_id, seq);
@@ -321,7 +323,7 @@ impl Session {
                 for (room_id, last) in rooms {
                     let newest = self.state.db.read(move |c| rooms::last_seq(c, room_id)).await;
                     match newest {
-                        Ok(newest) if newest > last => self.fill_gap(room_id, last, newest).await?,
+                        Ok(newest) if newest > last => Box::pin(self.fill_gap(room_id, last, newest)).await?,
                         Ok(_) => {}
                         Err(_) => return Err(End::Close(SERVER_ERROR)),
                     }

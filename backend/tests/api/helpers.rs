@@ -132,13 +132,15 @@ fn drop_stale_databases(conn: &mut PgConnection) {
 }
 
 /// A database created for one test and dropped (with its connections) when the test ends.
-struct PgTestDatabase {
+pub struct PgTestDatabase {
     name: String,
-    url: String,
+    /// Its connection URL.
+    pub url: String,
 }
 
 impl PgTestDatabase {
-    fn create() -> PgTestDatabase {
+    /// Creates a fresh, empty database (blocking: call it from `spawn_blocking`).
+    pub fn create() -> PgTestDatabase {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let name = format!("{PG_DB_PREFIX}{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         let admin = pg_admin_url();
@@ -202,6 +204,12 @@ pub struct TestApp {
 impl TestApp {
     /// Starts the real server on `127.0.0.1:0` with a fresh database of the given kind.
     pub async fn spawn(db: TestDb) -> TestApp {
+        TestApp::spawn_with(db, |_| {}).await
+    }
+
+    /// Like `spawn`, with `configure` applied to the test configuration first (e.g. a short
+    /// `access_token_ttl`, or `allowed_origins`).
+    pub async fn spawn_with(db: TestDb, configure: impl FnOnce(&mut Config)) -> TestApp {
         init_test_log();
         let data_dir = tempfile::tempdir().expect("create a temporary data directory");
         let pg_database = match db {
@@ -211,7 +219,7 @@ impl TestApp {
                 Some(tokio::task::spawn_blocking(PgTestDatabase::create).await.expect("create the test database"))
             }
         };
-        let config = Config {
+        let mut config = Config {
             bind_addr: "127.0.0.1:0".parse().expect("a valid socket address"),
             data_dir: data_dir.path().to_path_buf(),
             database_url: pg_database.as_ref().map(|d| d.url.clone()),
@@ -219,6 +227,7 @@ impl TestApp {
             jwt_secret: Some(JWT_SECRET.to_owned()),
             ..Config::default()
         };
+        configure(&mut config);
         let app = Application::build(config).await.unwrap_or_else(|e| panic!("the server did not start: {e:?}"));
         let port = app.port();
         tokio::spawn(app.run_until_stopped());
@@ -227,6 +236,16 @@ impl TestApp {
             client: reqwest::Client::new(),
             _pg_database: pg_database,
             _data_dir: data_dir,
+        }
+    }
+
+    /// A client for a server that runs elsewhere (another process), at `address` (`http://host:port`).
+    pub fn at(address: String) -> TestApp {
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            _pg_database: None,
+            _data_dir: tempfile::tempdir().expect("create a temporary directory"),
         }
     }
 
@@ -420,6 +439,20 @@ impl TestApp {
 
     pub async fn mark_read(&self, token: &str, room_id: i64, seq: i64) -> Response {
         self.post(&format!("/api/v1/rooms/{room_id}/read"), Some(token), &json!({"seq": seq})).await
+    }
+
+    // ---- WebSocket tickets ----
+
+    /// `POST /api/v1/ws/ticket` with the bearer token and no body.
+    pub async fn ws_ticket(&self, token: &str) -> Response {
+        self.request(Method::POST, "/api/v1/ws/ticket", Some(token), None).await
+    }
+
+    /// A fresh ticket (asserts 201 and `expires_in: 30`).
+    pub async fn ticket(&self, token: &str) -> String {
+        let body = expect_json(self.ws_ticket(token).await, StatusCode::CREATED).await;
+        assert_eq!(body["expires_in"], 30, "a ticket lives 30 seconds: {body}");
+        body["ticket"].as_str().unwrap_or_else(|| panic!("ticket is a string: {body}")).to_owned()
     }
 }
 

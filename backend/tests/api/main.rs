@@ -38,10 +38,50 @@ macro_rules! db_tests {
     };
 }
 
+/// Like `db_tests!`, for tests that need a server configured differently: each listed
+/// `async fn name(app: TestApp)` runs on a server whose `Config` went through `configure` (a
+/// `fn(&mut Config)`), as `sqlite_configured::name` and `postgres_configured::name`. A module may use
+/// both macros.
+macro_rules! db_tests_configured {
+    ($configure:ident => $($name:ident),+ $(,)?) => {
+        mod sqlite_configured {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let app = crate::helpers::TestApp::spawn_with(crate::helpers::TestDb::Sqlite, super::$configure).await;
+                    super::$name(app).await;
+                }
+            )+
+        }
+        mod postgres_configured {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    if !crate::helpers::TestDb::Postgres.is_available() {
+                        return;
+                    }
+                    let app =
+                        crate::helpers::TestApp::spawn_with(crate::helpers::TestDb::Postgres, super::$configure).await;
+                    super::$name(app).await;
+                }
+            )+
+        }
+    };
+}
+
 mod auth;
+mod cluster;
 mod errors;
 mod helpers;
 mod messages;
 mod ops;
 mod rooms;
 mod tokens;
+mod ws;
+mod ws_auth;
+mod ws_client;
+mod ws_cluster;
+mod ws_delivery;
+mod ws_frames;
+mod ws_limits;
+mod ws_presence;

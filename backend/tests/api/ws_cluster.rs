@@ -1,0 +1,344 @@
+//! Several `chat-server` processes sharing PostgreSQL and Redis (see `cluster.rs`): delivery,
+//! presence, tickets and revocation across nodes; Redis killed and restarted mid-stream; SIGTERM.
+//! PostgreSQL only, hence the `postgres` in every test's path.
+
+mod postgres {
+    use std::time::{Duration, Instant};
+
+    use reqwest::StatusCode;
+    use serde_json::{Value, json};
+
+    use crate::cluster::{Cluster, NodeOptions};
+    use crate::helpers::*;
+    use crate::ws_client::{Connect, Event, WsClient};
+    use crate::ws_delivery::{assert_exact_seqs, messages_until, seqs_of};
+    use crate::ws_frames::QUIET;
+    use crate::ws_presence::{assert_presence_changed, next_presence_of, online_ids, presence_of};
+
+    /// Alice owns a public room that Bob has joined (through node 0).
+    async fn two_members(app: &TestApp) -> (TestUser, TestUser, i64) {
+        let alice = app.new_user().await;
+        let bob = app.new_user().await;
+        let room_id = app.room_id(&alice, "public").await;
+        expect_status(app.join_room(&bob.token, room_id).await, StatusCode::OK).await;
+        (alice, bob, room_id)
+    }
+
+    fn is_message(f: &Value) -> bool {
+        f["type"] == "message"
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cluster_message_sent_on_one_node_is_delivered_once_on_the_other() {
+        let Some(cluster) = Cluster::start(2, NodeOptions::default()).await else { return };
+        let (a, b) = (cluster.app(0), cluster.app(1));
+        let (alice, bob, room_id) = two_members(a).await;
+        let mut on_a = a.ws(&alice.token).await;
+        let mut on_b = b.ws(&bob.token).await;
+        on_a.subscribe(room_id, None).await;
+        on_b.subscribe(room_id, None).await;
+
+        // REST on B.
+        let m = b.send(&bob, room_id, "over REST on B").await;
+        assert_eq!(on_a.expect("message").await["message"], m, "node A's socket gets B's message");
+        assert_eq!(on_b.expect("message").await["message"], m);
+
+        // WebSocket send on B, then on A.
+        on_b.send(json!({"type": "send", "room_id": room_id, "body": "ws on B", "client_id": "b-1"})).await;
+        let ack = on_b.expect("ack").await;
+        assert_eq!(on_a.expect("message").await["message"], ack["message"]);
+        on_a.send(json!({"type": "send", "room_id": room_id, "body": "ws on A", "client_id": "a-1"})).await;
+        let ack = on_a.expect("ack").await;
+        assert_eq!(ack["message"]["seq"], 3);
+        let f = on_b.expect("message").await;
+        assert_eq!(f["message"]["seq"], 2, "B's own message first: {f}");
+        assert_eq!(on_b.expect("message").await["message"], ack["message"]);
+
+        // Edits, deletes and typing cross too.
+        let edited =
+            expect_json(b.edit_message(&bob.token, room_id, 1, &json!({"body": "edited on B"})).await, StatusCode::OK)
+                .await;
+        expect_status(b.delete_message(&bob.token, room_id, 2).await, StatusCode::NO_CONTENT).await;
+        for ws in [&mut on_a, &mut on_b] {
+            assert_eq!(ws.expect("message_updated").await["message"], edited);
+            assert_eq!(
+                ws.expect("message_deleted").await,
+                json!({"type": "message_deleted", "room_id": room_id, "seq": 2})
+            );
+        }
+        on_b.send(json!({"type": "typing", "room_id": room_id})).await;
+        assert_eq!(on_a.expect("typing").await["user"]["id"], bob.id);
+
+        // Once: nothing repeated on either node.
+        for ws in [&mut on_a, &mut on_b] {
+            ws.expect_silence(Duration::from_secs(1), "a repeated event", |f| {
+                ["message", "message_updated", "message_deleted", "typing"].contains(&f["type"].as_str().unwrap_or(""))
+            })
+            .await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cluster_presence_is_seen_on_both_nodes() {
+        let Some(cluster) = Cluster::start(2, NodeOptions::default()).await else { return };
+        let (a, b) = (cluster.app(0), cluster.app(1));
+        let (alice, bob, room_id) = two_members(a).await;
+        let mut alice_a = a.ws(&alice.token).await;
+        let (_, _, presence) = alice_a.subscribe_with_presence(room_id, None).await;
+        assert_eq!(online_ids(&presence), [alice.id], "{presence}");
+
+        let mut bob_b = b.ws(&bob.token).await;
+        let (_, _, presence) = bob_b.subscribe_with_presence(room_id, None).await;
+        let mut both = vec![alice.id, bob.id];
+        both.sort_unstable();
+        assert_eq!(online_ids(&presence), both, "B lists alice, who is on A: {presence}");
+        assert_presence_changed(&next_presence_of(&mut alice_a, &bob).await, room_id, &bob, true);
+
+        // A second tab of bob's, on the other node: no change; closing either tab keeps him online.
+        let mut bob_a = a.ws(&bob.token).await;
+        bob_a.subscribe(room_id, None).await;
+        alice_a.expect_silence(QUIET, "a change for bob's second tab", |f| presence_of(f, bob.id)).await;
+        bob_b.close().await;
+        alice_a.expect_silence(Duration::from_secs(1), "bob offline with a tab open", |f| presence_of(f, bob.id)).await;
+        let mut alice_b = b.ws(&alice.token).await;
+        let (_, _, presence) = alice_b.subscribe_with_presence(room_id, None).await;
+        assert_eq!(online_ids(&presence), both, "B still lists bob (his tab is on A): {presence}");
+
+        bob_a.close().await;
+        assert_presence_changed(&next_presence_of(&mut alice_a, &bob).await, room_id, &bob, false);
+        assert_presence_changed(&next_presence_of(&mut alice_b, &bob).await, room_id, &bob, false);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cluster_ticket_from_one_node_is_accepted_by_the_other_once() {
+        let Some(cluster) = Cluster::start(2, NodeOptions::default()).await else { return };
+        let (a, b) = (cluster.app(0), cluster.app(1));
+        let alice = a.new_user().await;
+        let ticket = a.ticket(&alice.token).await;
+        let Connect::Open(mut ws) = b.ws_connect(&b.ticket_url(&ticket), None, None).await else {
+            panic!("node B refused node A's ticket");
+        };
+        let ready = ws.expect("ready").await;
+        assert_eq!(ready["user"]["id"], alice.id, "{ready}");
+        for (node, name) in [(a, "A"), (b, "B")] {
+            match node.ws_connect(&node.ticket_url(&ticket), None, None).await {
+                Connect::Refused(401, _) => {}
+                Connect::Refused(status, body) => panic!("a spent ticket on {name}: {status} {body}, expected 401"),
+                Connect::Open(_) => panic!("a spent ticket opened a second socket on node {name}"),
+            }
+        }
+        // No secret reaches a log line: not the ticket (it travels in the URL), not the tokens.
+        let logs: String = cluster.nodes.iter().map(|n| n.logs()).collect();
+        for (secret, what) in [
+            (ticket.as_str(), "the ticket"),
+            (&alice.token, "the access token"),
+            (&alice.refresh_token, "the refresh token"),
+        ] {
+            assert!(!logs.contains(secret), "{what} appears in a node's log");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cluster_revoked_token_closes_its_sockets_on_every_node() {
+        let Some(cluster) = Cluster::start(2, NodeOptions::default()).await else { return };
+        let (a, b) = (cluster.app(0), cluster.app(1));
+        let alice = a.new_user().await;
+        let bot = a.api_token(&alice, &["messages:read"]).await;
+        let token = bot["token"].as_str().unwrap();
+        let mut on_a = a.ws(token).await;
+        let mut on_b = b.ws(token).await;
+
+        let revoked_at = Instant::now();
+        expect_status(b.delete_token(&alice.token, id_of(&bot)).await, StatusCode::NO_CONTENT).await;
+        for (ws, name) in [(&mut on_a, "A"), (&mut on_b, "B")] {
+            let (_, code) = ws.read_to_close(Duration::from_secs(5)).await;
+            assert_eq!(code, Some(4001), "the socket on node {name} closes with 4001");
+        }
+        assert!(revoked_at.elapsed() < Duration::from_secs(2), "at once: {:?}", revoked_at.elapsed());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cluster_redis_killed_and_restarted_mid_stream_loses_nothing() {
+        const N: usize = 160;
+        let Some(mut cluster) = Cluster::start(2, NodeOptions::default()).await else { return };
+        let (alice, bob, room_id) = two_members(cluster.app(0)).await;
+        let carol = cluster.app(0).new_user().await;
+        expect_status(cluster.app(0).join_room(&carol.token, room_id).await, StatusCode::OK).await;
+        // A listener on each node.
+        let mut on_a = cluster.app(0).ws(&alice.token).await;
+        let mut on_b = cluster.app(1).ws(&carol.token).await;
+        on_a.subscribe(room_id, None).await;
+        on_b.subscribe(room_id, None).await;
+
+        let Cluster { nodes, redis, .. } = &mut cluster;
+        let producer = async {
+            for i in 1..=N {
+                // Bob posts to both nodes in turn; Redis dies after 40 messages and is back 80 later
+                // (about 2 s); the nodes keep serving REST meanwhile.
+                let node = &nodes[i % 2].app;
+                let resp = node.post_message(&bob.token, room_id, &json!({"body": format!("m{i}")})).await;
+                let m = expect_json(resp, StatusCode::CREATED).await;
+                assert_eq!(m["seq"], i as i64);
+                if i == 40 {
+                    redis.kill();
+                }
+                if i == 120 {
+                    redis.restart().await;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        };
+        let readers = async {
+            let a = messages_until(&mut on_a, room_id, N as i64, Duration::from_secs(25));
+            let b = messages_until(&mut on_b, room_id, N as i64, Duration::from_secs(25));
+            tokio::join!(a, b)
+        };
+        let (_, (got_a, got_b)) = tokio::join!(producer, readers);
+        assert_exact_seqs(&seqs_of(&got_a), 1, N as i64, "the socket on node A");
+        assert_exact_seqs(&seqs_of(&got_b), 1, N as i64, "the socket on node B");
+        for ws in [&mut on_a, &mut on_b] {
+            ws.expect_silence(Duration::from_secs(1), "a repeated message", is_message).await;
+        }
+        // Live traffic works across nodes after the outage.
+        let m = cluster.app(1).send(&bob, room_id, "after").await;
+        assert_eq!(on_a.expect("message").await["message"], m);
+    }
+
+    /// A client on a draining node: reads until the close, then reconnects to `other` with `since`.
+    /// Returns every message seen, the close code and when it came.
+    async fn ride_out_the_drain(
+        mut ws: WsClient,
+        other: &TestApp,
+        token: &str,
+        room_id: i64,
+        last: i64,
+    ) -> (Vec<Value>, Option<u16>, Instant) {
+        let mut got = Vec::new();
+        let (code, closed_at) = loop {
+            match ws.next_event_within(Duration::from_secs(15)).await {
+                Some(Event::Frame(f)) if f["type"] == "message" => got.push(f["message"].clone()),
+                Some(Event::Frame(_)) => {}
+                Some(Event::Closed(code)) => break (code, Instant::now()),
+                None => panic!("the socket on the draining node was not closed within 15 s"),
+            }
+        };
+        let since = got.last().map_or(0, |m: &Value| m["seq"].as_i64().unwrap());
+        let mut ws = other.ws(token).await;
+        let (replayed, _) = ws.subscribe(room_id, Some(since)).await;
+        got.extend(replayed.into_iter().map(|f| f["message"].clone()));
+        if got.last().is_none_or(|m| m["seq"].as_i64() < Some(last)) {
+            got.extend(messages_until(&mut ws, room_id, last, Duration::from_secs(15)).await);
+        }
+        ws.expect_silence(QUIET, "a repeated message", is_message).await;
+        (got, code, closed_at)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cluster_sigterm_closes_with_1012_and_clients_reconnect_without_loss() {
+        const N: i64 = 100;
+        const DRAIN: u64 = 2;
+        let Some(mut cluster) = Cluster::start(2, NodeOptions { drain_seconds: Some(DRAIN) }).await else { return };
+        let (alice, bob, room_id) = two_members(cluster.app(0)).await;
+        let carol = cluster.app(0).new_user().await;
+        expect_status(cluster.app(0).join_room(&carol.token, room_id).await, StatusCode::OK).await;
+        let (a, b) = (cluster.app(0), cluster.app(1));
+        let mut clients = Vec::new();
+        for user in [&alice, &alice, &carol] {
+            let mut ws = a.ws(&user.token).await;
+            ws.subscribe(room_id, None).await;
+            clients.push((ws, user.token.clone()));
+        }
+
+        let node_a = &cluster.nodes[0];
+        let mut sigterm_at = None;
+        let producer = async {
+            for i in 1..=N {
+                b.send(&bob, room_id, &format!("m{i}")).await;
+                if i == 20 {
+                    node_a.sigterm();
+                    sigterm_at = Some(Instant::now());
+                }
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+        };
+        let riders = futures_util::future::join_all(
+            clients.into_iter().map(|(ws, token)| async move { ride_out_the_drain(ws, b, &token, room_id, N).await }),
+        );
+        let ((), outcomes) = tokio::join!(producer, riders);
+        let sigterm_at = sigterm_at.expect("SIGTERM was sent");
+        for (i, (got, code, closed_at)) in outcomes.iter().enumerate() {
+            assert_eq!(*code, Some(1012), "client {i} is closed with 1012 (server restarting)");
+            let after = closed_at.saturating_duration_since(sigterm_at);
+            assert!(
+                after <= Duration::from_secs(DRAIN) + Duration::from_millis(1500),
+                "client {i} closed {after:?} after SIGTERM, past the {DRAIN} s drain window"
+            );
+            assert_exact_seqs(&seqs_of(got), 1, N, &format!("client {i}, across the reconnect"));
+        }
+
+        let status = cluster.nodes[0].wait_exit(Duration::from_secs(15)).await;
+        let logs = cluster.nodes[0].logs();
+        let status = status.unwrap_or_else(|| panic!("node A still runs 15 s after SIGTERM; its log:\n{logs}"));
+        assert!(status.success(), "node A exits 0 after SIGTERM, got {status}; its log:\n{logs}");
+        assert!(
+            sigterm_at.elapsed() < Duration::from_secs(DRAIN + 12),
+            "node A took {:?} to exit after SIGTERM",
+            sigterm_at.elapsed()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cluster_sigterm_stops_accepting_sockets() {
+        const DRAIN: u64 = 3;
+        const BEFORE: usize = 6;
+        let Some(cluster) = Cluster::start(1, NodeOptions { drain_seconds: Some(DRAIN) }).await else { return };
+        let a = cluster.app(0);
+        let alice = a.new_user().await;
+        // Sockets open before SIGTERM; the first one closed shows the drain has begun.
+        let (tx, mut closes) = tokio::sync::mpsc::unbounded_channel();
+        for _ in 0..BEFORE {
+            let mut ws = a.ws(&alice.token).await;
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (_, code) = ws.read_to_close(Duration::from_secs(DRAIN + 5)).await;
+                let _ = tx.send(code);
+            });
+        }
+        cluster.nodes[0].sigterm();
+        let first = tokio::time::timeout(Duration::from_secs(DRAIN + 2), closes.recv()).await;
+        assert_eq!(first.ok().flatten(), Some(Some(1012)), "the drain closes open sockets with 1012");
+
+        // Draining now: a socket asked for is refused, or else closed with 1012 too.
+        let asked_at = Instant::now();
+        match a.ws_try_connect(&a.ws_url(""), Some(&alice.token), None).await {
+            Err(e) => eprintln!("the connection during the drain failed: {e}"),
+            Ok(Connect::Refused(status, body)) => {
+                eprintln!("the upgrade during the drain was refused: {status} {body}")
+            }
+            Ok(Connect::Open(mut late)) => {
+                let wait = Duration::from_secs(DRAIN + 5);
+                let code = loop {
+                    match late.next_event_within(wait).await {
+                        Some(Event::Frame(_)) => {}
+                        Some(Event::Closed(code)) => break code,
+                        None => panic!(
+                            "a socket asked for during the drain (after the first 1012) was accepted and is still \
+                             open {wait:?} later (DRAIN_SECONDS={DRAIN}): the node keeps accepting sockets while \
+                             draining and never closes them"
+                        ),
+                    }
+                };
+                assert_eq!(
+                    code,
+                    Some(1012),
+                    "a socket accepted during the drain is closed with 1012 (after {:?})",
+                    asked_at.elapsed()
+                );
+            }
+        }
+        for _ in 1..BEFORE {
+            let code = tokio::time::timeout(Duration::from_secs(DRAIN + 5), closes.recv()).await;
+            assert_eq!(code.ok().flatten(), Some(Some(1012)), "every socket open at SIGTERM is closed with 1012");
+        }
+    }
+}
