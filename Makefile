@@ -18,7 +18,8 @@ TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 WASM_TARGET := wasm32-unknown-unknown
 # The PostgreSQL the tests use (they read TEST_DATABASE_URL themselves; make only checks it answers).
 PG_CHECK_URL := $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/postgres)
-# Extra flags for chat-bench, e.g. `make bench BENCH_ARGS="--duration 3 --backends sqlite"`.
+# Extra flags for chat-bench: a part and its flags, e.g. `make bench BENCH_ARGS="rest --duration 3 --backends sqlite"`,
+# `make bench BENCH_ARGS="fanout --rates 200,500"`; nothing runs every part. `chat-bench --help` lists them.
 BENCH_ARGS ?=
 
 .PHONY: help run test openapi bench fmt clean \
@@ -40,7 +41,7 @@ test: lint build-frontend check-postgres cargo-test ## fmt check, clippy (native
 openapi: ensure-cargo ## Regenerate openapi/openapi.json from the code
 	$(CARGO) run -q -p backend --bin openapi -- openapi/openapi.json
 
-bench: ensure-cargo ## Benchmark send_message over REST (SQLite, PostgreSQL); writes bench/results.md
+bench: ensure-cargo ## Benchmark REST sends, WebSocket fan-out, idle sockets, replay (4-10 min); writes bench/results.md
 	$(CARGO) build --release -p backend -p chat-bench
 	$(TARGET_DIR)/release/chat-bench --server-bin $(TARGET_DIR)/release/chat-server $(BENCH_ARGS)
 
@@ -69,8 +70,13 @@ build-frontend: ensure-wasm32
 	$(CARGO) build -p frontend --target $(WASM_TARGET)
 
 # The tests check that openapi/openapi.json is in sync themselves. TEST_DATABASE_URL passes through.
+# Ends with one line totalling every test binary's result (cargo's own last line is often a doc-test
+# run of 0 tests). pipefail keeps cargo's exit status through the tee.
 cargo-test: ensure-cargo
-	$(CARGO) test --workspace --exclude frontend
+	@mkdir -p $(TARGET_DIR)
+	$(CARGO) test --workspace --exclude frontend 2>&1 | tee $(TARGET_DIR)/test-output.txt
+	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' \
+		$(TARGET_DIR)/test-output.txt
 
 # Only warns: without PostgreSQL the postgres half of the tests skips itself, unless CI is set, in which
 # case the tests fail (the tests decide that, not make).

@@ -89,7 +89,7 @@ impl Application {
             keys: JwtKeys::new(&secret, config.access_token_ttl),
             metrics: telemetry::metrics_handle(),
             realtime: Arc::clone(&realtime),
-            writer: MessageWriter::start(db.clone()),
+            writer: MessageWriter::start(db.clone(), realtime.broker.clone()),
             db,
             config,
         });
@@ -98,6 +98,9 @@ impl Application {
             .map_err(|source| StartupError::Bind { addr, source })?
             // Signals are ours: sockets are drained before actix stops accepting and finishes requests.
             .disable_signals()
+            // actix leaves Nagle's algorithm on: a small frame written after another then waits for
+            // the peer's (delayed, up to 40 ms) ACK. Chat frames are small and must go out at once.
+            .tcp_nodelay(true)
             .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
             .run();
         Ok(Application { addr, server, realtime, drain })

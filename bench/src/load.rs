@@ -265,7 +265,7 @@ impl Sender {
     }
 }
 
-fn new_histogram() -> Histogram<u64> {
+pub fn new_histogram() -> Histogram<u64> {
     // `expect`: constant bounds that satisfy hdrhistogram's rules (low >= 1, high >= 2 * low, sigfig <= 5).
     Histogram::new_with_bounds(1, HISTOGRAM_MAX_MICROS, 3).expect("valid histogram bounds")
 }
@@ -323,7 +323,7 @@ fn compare_history(accepted: &[String], seqs: &[i64], client_ids: &[String]) -> 
     }
 }
 
-async fn wait_for_http(client: &Client, base_url: &str) -> Result<()> {
+pub async fn wait_for_http(client: &Client, base_url: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match client.get(format!("{base_url}/healthz")).timeout(Duration::from_secs(2)).send().await {
@@ -337,7 +337,7 @@ async fn wait_for_http(client: &Client, base_url: &str) -> Result<()> {
 }
 
 /// Sends a setup request and returns its JSON body; any other status is an error that shows the body.
-async fn expect(request: RequestBuilder, want: StatusCode, what: &str) -> Result<Value> {
+pub async fn expect(request: RequestBuilder, want: StatusCode, what: &str) -> Result<Value> {
     let response = request.send().await.with_context(|| format!("{what}: request failed"))?;
     let status = response.status();
     let text = response.text().await.with_context(|| format!("{what}: reading the body"))?;
@@ -348,7 +348,7 @@ async fn expect(request: RequestBuilder, want: StatusCode, what: &str) -> Result
     serde_json::from_str(&text).with_context(|| format!("{what}: the body is not JSON"))
 }
 
-fn string_field(value: &Value, field: &str) -> Result<String> {
+pub fn string_field(value: &Value, field: &str) -> Result<String> {
     value
         .get(field)
         .and_then(Value::as_str)
@@ -356,7 +356,7 @@ fn string_field(value: &Value, field: &str) -> Result<String> {
         .ok_or_else(|| anyhow!("no string `{field}` in {value}"))
 }
 
-fn int_field(value: &Value, field: &str) -> Result<i64> {
+pub fn int_field(value: &Value, field: &str) -> Result<i64> {
     value.get(field).and_then(Value::as_i64).ok_or_else(|| anyhow!("no integer `{field}` in {value}"))
 }
 

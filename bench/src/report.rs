@@ -2,16 +2,23 @@
 //! section of `bench/results.md`.
 //!
 //! Each benchmark owns the text between `<!-- NAME:begin -->` and `<!-- NAME:end -->` and rewrites only
-//! that, so other sections (a later WebSocket fan-out bench) and hand-written text around them survive.
+//! that (`rest`, `fanout`, `idle`, `replay`), so the other sections and hand-written text around them survive.
 
 use std::fmt::Write as _;
 
 use anyhow::{Result, bail};
 
+use crate::deploy::Kind;
+use crate::fanout::{self, TargetRun};
+use crate::idle::{self, IdleRun};
 use crate::load::{Outcome, Plan};
+use crate::replay::{self, ReplayRun};
 
 /// The marker name of the REST `send_message` section.
 pub const REST_SECTION: &str = "rest";
+pub const FANOUT_SECTION: &str = "fanout";
+pub const IDLE_SECTION: &str = "idle";
+pub const REPLAY_SECTION: &str = "replay";
 
 /// The top of a results file the bench creates from nothing.
 const NEW_FILE_HEADER: &str = "# Benchmarks\n\n\
@@ -118,6 +125,8 @@ pub struct Machine {
     memory: String,
     kernel: String,
     date: String,
+    /// `/proc/loadavg`'s 1, 5 and 15 minute figures when the run started: others share these cores.
+    load: String,
 }
 
 impl Machine {
@@ -132,7 +141,18 @@ impl Machine {
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map_or_else(|_| "unknown".to_string(), |s| s.trim().to_string()),
             date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+            load: std::fs::read_to_string("/proc/loadavg")
+                .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+                .unwrap_or_else(|_| "unknown".to_string()),
         }
+    }
+
+    /// The closing lines of every section.
+    fn footer(&self, command: &str) -> String {
+        format!(
+            "Machine: {}, {} cores, {} memory, Linux {}; load average {} at the start. Run: {}.\n\nCommand: {command}",
+            self.cpu, self.cores, self.memory, self.kernel, self.load, self.date
+        )
     }
 }
 
@@ -150,13 +170,18 @@ fn memory_total(meminfo: &str) -> Option<String> {
     Some(format!("{:.1} GiB", kib / 1024.0 / 1024.0))
 }
 
-/// The command that reproduces the run: `make bench` when the flags are its defaults, and the direct call.
-pub fn command_line(flags: &str, is_default: bool) -> String {
-    let direct = format!("cargo build --release -p backend -p chat-bench && target/release/chat-bench {flags}");
-    if is_default {
-        format!("`make bench`, which runs `{direct}`")
+/// The command that reproduces a section: `make bench` when the whole run used the defaults, and always
+/// the direct call of this part with every flag spelled out.
+pub fn command_line(part: &str, flags: &str, whole_default_run: bool) -> String {
+    let args = if flags.is_empty() { part.to_string() } else { format!("{part} {flags}") };
+    let direct = format!(
+        "cargo build --release -p backend -p chat-bench && \
+         target/release/chat-bench --server-bin target/release/chat-server {args}"
+    );
+    if whole_default_run {
+        format!("`make bench` (this section alone: `make bench BENCH_ARGS=\"{part}\"`), which runs `{direct}`")
     } else {
-        format!("`make bench BENCH_ARGS=\"{flags}\"`, which runs `{direct}`")
+        format!("`make bench BENCH_ARGS=\"{args}\"`, which runs `{direct}`")
     }
 }
 
@@ -220,11 +245,247 @@ pub fn rest_section(rows: &[Row], notes: &[String], plan: &Plan, machine: &Machi
             let _ = writeln!(out, "- {note}");
         }
     }
+    let _ = writeln!(out, "\n{}", machine.footer(command));
+    out
+}
+
+fn ratio(value: f64, bare: Option<f64>) -> String {
+    match bare {
+        Some(bare) if bare > 0.0 => format!("{:.0} %", 100.0 * value / bare),
+        _ => "-".to_string(),
+    }
+}
+
+/// `value` as a multiple of the bare server's (memory: more is worse).
+fn times(value: f64, bare: Option<f64>) -> String {
+    match bare {
+        Some(bare) if bare > 0.0 => format!("{:.1}x", value / bare),
+        _ => "-".to_string(),
+    }
+}
+
+fn notes_list(out: &mut String, notes: &[String]) {
+    if !notes.is_empty() {
+        let _ = writeln!(out);
+        for note in notes {
+            let _ = writeln!(out, "- {note}");
+        }
+    }
+}
+
+/// The fan-out section: what was run, a summary per target with its saturation point, every step.
+pub fn fanout_section(
+    runs: &[TargetRun],
+    notes: &[String],
+    plan: &fanout::Plan,
+    machine: &Machine,
+    command: &str,
+) -> String {
+    let mut out = String::new();
+    let sockets = plan.rooms * plan.subscribers;
+    let _ = writeln!(out, "## WebSocket fan-out\n");
     let _ = writeln!(
         out,
-        "\nMachine: {}, {} cores, {} memory, Linux {}. Run: {}.\n\nCommand: {command}",
-        machine.cpu, machine.cores, machine.memory, machine.kernel, machine.date
+        "{rooms} rooms x {subs} subscriber sockets ({sockets} sockets, {users} users, each socket subscribed to one\n\
+         room). Senders are separate sockets of the rooms' owner (not subscribed), a few per room so that none\n\
+         exceeds 10 sends/s (the server allows 20/s per connection), sending `send` frames open-loop on a fixed\n\
+         schedule. Each step offers a rate of messages/s across all rooms for {step} s; keeping up means\n\
+         offered x {subs} deliveries/s. *delivered/s*: `message` frames of the step received by subscribers,\n\
+         divided by the time from the step's start to its last delivery. Latency: from the send (a monotonic\n\
+         stamp in the body) to the subscriber reading the frame, same process and clock. Before the first\n\
+         step the bench waits for the servers to go idle after the setup; after a step it waits up to {tail} s\n\
+         for its tail. *lost*: acked messages a subscriber whose socket stayed open never\n\
+         received; *dup*: received twice (per subscriber and room, by seq, counted at the end of the run).\n\
+         A step *keeps up* when all offered messages were sent and acked without error, every subscriber got\n\
+         every one, delivered/s >= {share:.0} % of offered x {subs}, no socket was closed, and p99 < {p99:.0} ms;\n\
+         the *saturation point* is the highest offered rate that keeps up. Stepping stops after two steps\n\
+         in a row that do not. The bare server (`chat-bench bare-server`: tokio-tungstenite, no auth, no database,\n\
+         same frames, seq in memory, 256-frame queue per socket) gets the same load: *vs bare* is the ratio\n\
+         at the same offered rate. Two nodes: subscribers and senders alternate between the nodes (with\n\
+         several senders per room, each room gets messages from both); messages cross through Redis. Servers, bench and databases share the machine's cores; *server cores* and\n\
+         *bench cores* are their CPU time over the step and its tail (PostgreSQL and Redis not counted).\n\
+         *gap fills*: the servers' `ws_gaps_filled_total` over the step, sessions that read missed\n\
+         messages from the database because a later one arrived first.\n",
+        rooms = plan.rooms,
+        subs = plan.subscribers,
+        users = plan.users.min(plan.subscribers),
+        step = plan.step.as_secs(),
+        tail = plan.tail.as_secs(),
+        share = 95.0,
+        p99 = fanout::P99_TARGET_MS,
     );
+    let bare = runs.iter().find(|r| r.kind == Kind::Bare);
+    let bare_saturation = bare.and_then(|b| b.saturation()).map(|s| s.delivered_per_sec);
+    let _ = writeln!(
+        out,
+        "| target | saturation: offered msg/s | deliveries/s there | vs bare | p99 ms there | lost | dup | closed |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for run in runs {
+        let lost: u64 = run.steps.iter().map(|s| s.lost).sum();
+        let dup: u64 = run.steps.iter().map(|s| s.duplicated).sum();
+        let closed: u64 = run.steps.iter().map(|s| s.closed).sum();
+        match run.saturation() {
+            Some(step) => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.0} | {} | {:.2} | {lost} | {dup} | {closed} |",
+                    run.label,
+                    step.offered,
+                    step.delivered_per_sec,
+                    ratio(step.delivered_per_sec, bare_saturation),
+                    step.p99_ms
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "| {} | below {} | - | - | - | {lost} | {dup} | {closed} |",
+                    run.label,
+                    plan.rates.first().copied().unwrap_or(0)
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nTarget (issue 4): on SQLite, at least 60 % of the bare server's rate at p99 < 50 ms, nothing lost.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| target | offered msg/s | sent/s | delivered/s | of offered x {} | vs bare | p50 ms | p99 ms | p99.9 ms | max ms | lost | dup | errors | closed | gap fills | server cores | bench cores | keeps up |",
+        plan.subscribers
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for run in runs {
+        for step in &run.steps {
+            let bare_step = bare.and_then(|b| b.steps.iter().find(|s| s.offered == step.offered));
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.0} | {:.0} | {:.1} % | {} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {} |",
+                run.label,
+                step.offered,
+                step.sent as f64 / step.seconds,
+                step.delivered_per_sec,
+                100.0 * step.delivered_per_sec / step.expected_deliveries_per_sec(plan.subscribers).max(1.0),
+                ratio(step.delivered_per_sec, bare_step.map(|b| b.delivered_per_sec)),
+                step.p50_ms,
+                step.p99_ms,
+                step.p999_ms,
+                step.max_ms,
+                step.lost,
+                step.duplicated,
+                step.errors,
+                step.closed,
+                step.gap_fills.map_or("-".to_string(), |g| g.to_string()),
+                step.server_cores,
+                step.bench_cores,
+                if step.keeps_up { "yes" } else { "no" }
+            );
+        }
+    }
+    let mut all_notes: Vec<String> = notes.to_vec();
+    for run in runs {
+        all_notes
+            .push(format!("{}: setup (users, rooms, {} sockets) took {:.1} s", run.label, run.sockets, run.setup_secs));
+        all_notes.extend(run.notes.iter().map(|n| format!("{}: {n}", run.label)));
+    }
+    notes_list(&mut out, &all_notes);
+    let _ = writeln!(out, "\n{}", machine.footer(command));
+    out
+}
+
+/// The idle-sockets section.
+pub fn idle_section(runs: &[IdleRun], notes: &[String], plan: &idle::Plan, machine: &Machine, command: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## Idle WebSocket sockets\n");
+    let _ = writeln!(
+        out,
+        "{sockets} authenticated sockets ({users} users, each socket subscribed to its user's room), opened 64 at a\n\
+         time and left idle. Resident memory (`VmRSS` of `/proc/PID/status`, summed over the nodes) of servers\n\
+         restarted after the users and rooms were created, once 100 sockets were opened and closed, then with\n\
+         every socket open and subscribed (2 s after the last). Target (issue 4): under {target:.0} KiB per socket\n\
+         (160 MiB at 10,000).\n",
+        sockets = plan.sockets,
+        users = plan.users,
+        target = idle::TARGET_KIB_PER_SOCKET,
+    );
+    let bare = runs.iter().find(|r| r.kind == Kind::Bare).map(IdleRun::kib_per_socket);
+    let _ = writeln!(
+        out,
+        "| target | sockets | RSS before MiB | RSS after MiB | MiB per 1,000 | KiB per socket | vs bare | opened in s | closed |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for run in runs {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {} | {:.1} | {} |",
+            run.label,
+            run.sockets,
+            run.rss_before_kib as f64 / 1024.0,
+            run.rss_after_kib as f64 / 1024.0,
+            run.mib_per_thousand(),
+            run.kib_per_socket(),
+            if run.kind == Kind::Bare { "-".to_string() } else { times(run.kib_per_socket(), bare) },
+            run.open_secs,
+            run.closed
+        );
+    }
+    let mut all_notes: Vec<String> = notes.to_vec();
+    for run in runs {
+        if let Some(setup) = run.rss_setup_kib {
+            all_notes.push(format!(
+                "{}: {:.1} MiB right after registering the {} users (argon2) and creating their rooms; the \
+                 figures above are from a restart on the same data",
+                run.label,
+                setup as f64 / 1024.0,
+                plan.users
+            ));
+        }
+    }
+    notes_list(&mut out, &all_notes);
+    let _ = writeln!(out, "\n{}", machine.footer(command));
+    out
+}
+
+/// The replay section.
+pub fn replay_section(
+    runs: &[ReplayRun],
+    notes: &[String],
+    plan: &replay::Plan,
+    machine: &Machine,
+    command: &str,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## WebSocket replay (recovery)\n");
+    let _ = writeln!(
+        out,
+        "A room holds {messages} messages posted over REST; a fresh socket sends `subscribe` with `since: 0`.\n\
+         Timed from sending `subscribe` to receiving `subscribed`, after all {messages} replayed `message` frames\n\
+         (checked: seqs 1..{messages} in order, `truncated: false`). One warm-up run, then {runs} runs, each on a new\n\
+         socket (alternating nodes when there are two). The bare server keeps no history, so it has no figure\n\
+         here. Target (issue 4): a 1,000-message replay under {target:.0} ms.\n",
+        messages = plan.messages,
+        runs = plan.runs,
+        target = replay::TARGET_MS,
+    );
+    let _ = writeln!(out, "| target | messages | median ms | min ms | max ms | runs | warm-up ms |");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|");
+    for run in runs {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {} | {:.1} |",
+            run.label,
+            run.messages,
+            run.median_ms(),
+            run.min_ms(),
+            run.max_ms(),
+            run.runs_ms.len(),
+            run.warmup_ms
+        );
+    }
+    notes_list(&mut out, notes);
+    let _ = writeln!(out, "\n{}", machine.footer(command));
     out
 }
 
@@ -284,7 +545,14 @@ mod tests {
 
     #[test]
     fn names_make_bench_for_default_flags() {
-        assert!(command_line("--duration 10", true).starts_with("`make bench`, which runs `cargo build"));
-        assert!(command_line("--duration 3", false).starts_with("`make bench BENCH_ARGS=\"--duration 3\"`"));
+        assert!(
+            command_line("rest", "--duration 10", true)
+                .starts_with("`make bench` (this section alone: `make bench BENCH_ARGS=\"rest\"`)")
+        );
+        assert!(
+            command_line("rest", "--duration 3", false)
+                .starts_with("`make bench BENCH_ARGS=\"rest --duration 3\"`, which runs `cargo build")
+        );
+        assert!(command_line("rest", "--duration 3", false).ends_with("chat-server rest --duration 3`"));
     }
 }

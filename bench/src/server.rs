@@ -32,17 +32,35 @@ pub struct Server {
     log_tail: Arc<Mutex<VecDeque<String>>>,
 }
 
+/// How to start one server process. `bin` runs in `data_dir`, on `127.0.0.1:0`.
+pub struct Launch<'a> {
+    pub bin: &'a Path,
+    /// Arguments after the binary (`bare-server` for the bench's own yardstick server).
+    pub args: &'a [&'a str],
+    pub data_dir: &'a Path,
+    /// Set on top of the clean environment (`DATABASE_URL`, `REDIS_URL`, `JWT_SECRET`, ...).
+    pub env: Vec<(&'static str, String)>,
+}
+
 impl Server {
     /// Starts `bin` with a SQLite database in `data_dir` (or `database_url`), and waits until it listens.
     pub async fn start(bin: &Path, data_dir: &Path, database_url: Option<&str>) -> Result<Server> {
+        let env = database_url.map(|url| ("DATABASE_URL", url.to_string())).into_iter().collect();
+        Server::launch(Launch { bin, args: &[], data_dir, env }).await
+    }
+
+    /// Starts a process as `launch` says, and waits until it logs the address it listens on.
+    pub async fn launch(launch: Launch<'_>) -> Result<Server> {
+        let Launch { bin, args, data_dir, env } = launch;
         let mut command = Command::new(bin);
         command
+            .args(args)
             .current_dir(data_dir)
             .env("BIND_ADDR", "127.0.0.1:0")
             .env("DATA_DIR", data_dir)
             .env("RUST_LOG", "warn,backend=info")
             .env("NO_COLOR", "1")
-            // Whatever the caller's shell has set, this run is one process with in-process fan-out.
+            // Whatever the caller's shell has set, the run's configuration is only what `env` says.
             .env_remove("DATABASE_URL")
             .env_remove("REDIS_URL")
             .env_remove("LOG_FORMAT")
@@ -54,8 +72,19 @@ impl Server {
             .stderr(Stdio::piped())
             // If the bench itself fails or panics, the server does not outlive it.
             .kill_on_drop(true);
-        if let Some(url) = database_url {
-            command.env("DATABASE_URL", url);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        // SAFETY: between fork and exec only prctl(2) runs, which is async-signal-safe and touches no memory
+        // of the parent. It kills the child when the thread that started it dies, so that a bench killed
+        // by a signal (where `kill_on_drop` never runs) leaves no server behind.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
         }
         let mut child = command.spawn().with_context(|| format!("starting {}", bin.display()))?;
 
@@ -89,8 +118,19 @@ impl Server {
         &self.base_url
     }
 
+    /// The process id, while it runs (for reading its memory from `/proc`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// SIGTERM, then wait for the graceful shutdown; SIGKILL if it takes longer than `STOP_TIMEOUT`.
-    pub async fn stop(mut self) -> Result<()> {
+    pub async fn stop(self) -> Result<()> {
+        self.stop_noting().await.map(|_| ())
+    }
+
+    /// Like `stop`, and says how the server ended when that was not a clean exit after SIGTERM (a crash
+    /// on the way out is a finding), with its last log line.
+    pub async fn stop_noting(mut self) -> Result<Option<String>> {
         let Some(pid) = self.child.id() else {
             bail!("the server had already exited\n{}", tail_text(&self.log_tail));
         };
@@ -103,10 +143,13 @@ impl Server {
         match tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await {
             Ok(status) => {
                 let status = status.context("waiting for the server")?;
-                if !status.success() {
-                    eprintln!("chat-bench: the server exited with {status} after SIGTERM");
+                if status.success() {
+                    return Ok(None);
                 }
-                Ok(())
+                eprintln!("chat-bench: the server exited with {status} after SIGTERM\n{}", tail_text(&self.log_tail));
+                // `expect`: see `read_log`.
+                let last = self.log_tail.lock().expect("log tail lock").back().cloned().unwrap_or_default();
+                Ok(Some(format!("exited with {status} after SIGTERM (last log line: `{}`)", last.trim())))
             }
             Err(_) => {
                 self.child.kill().await.context("killing the server")?;

@@ -5,12 +5,18 @@
 //! Why: a commit is the expensive part of a send (an fsync on PostgreSQL, the WAL append and lock
 //! hand-off on SQLite), and a room's seq makes its sends serial anyway. Committing many sends at
 //! once turns N commits into one, while each send still returns only after its commit.
+//!
+//! The writer also publishes what it committed, in commit order, through one publisher task. Were
+//! each sender to publish its own message after its answer, the senders of one batch would race
+//! and subscribers would see seqs out of order, each inversion costing every one of them a
+//! database read to fill a gap that was not one.
 
 use std::thread;
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::messages::{self, DedupKeys, MessageBody, PendingSend, Posted};
+use crate::broker::{Broker, Event};
 use crate::db::Database;
 use crate::error::ApiError;
 
@@ -32,19 +38,28 @@ pub struct MessageWriter {
 }
 
 impl MessageWriter {
-    /// Starts the writer thread. It ends when every handle is dropped.
-    pub fn start(db: Database) -> MessageWriter {
+    /// Starts the writer thread and its publisher task (on the current runtime). Both end when
+    /// every handle is dropped.
+    pub fn start(db: Database, broker: Broker) -> MessageWriter {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
+        // Unbounded: the writer must never wait on the broker (a Redis outage is retried there).
+        let (published, mut to_publish) = mpsc::unbounded_channel::<Event>();
+        tokio::spawn(async move {
+            while let Some(event) = to_publish.recv().await {
+                broker.publish(event).await;
+            }
+        });
         let writer_db = db.clone();
         thread::Builder::new()
             .name("message-writer".into())
-            .spawn(move || write_batches(&writer_db, jobs))
+            .spawn(move || write_batches(&writer_db, jobs, &published))
             // Unwrap: spawning a thread fails only when the OS is out of threads at start-up.
             .expect("cannot start the message writer thread");
         MessageWriter { db, queue }
     }
 
-    /// Stores a message from `author` in `room_id`, once; committed when this returns `Ok`.
+    /// Stores a message from `author` in `room_id`, once; committed when this returns `Ok`, and
+    /// handed to the broker (by the writer, in seq order) when it was new.
     /// A retry (same `client_id` or `Idempotency-Key`) returns the first message with `created: false`.
     pub async fn send(
         &self,
@@ -66,8 +81,8 @@ fn stopped() -> ApiError {
 }
 
 /// The writer thread: takes what is queued (at least one send), stores it in one transaction,
-/// answers every sender, and repeats.
-fn write_batches(db: &Database, mut jobs: mpsc::Receiver<Job>) {
+/// publishes the new messages in commit order, answers every sender, and repeats.
+fn write_batches(db: &Database, mut jobs: mpsc::Receiver<Job>, published: &mpsc::UnboundedSender<Event>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
@@ -81,6 +96,10 @@ fn write_batches(db: &Database, mut jobs: mpsc::Receiver<Job>) {
         metrics::histogram!("message_batch_size").record(sends.len() as f64);
         match db.write_here(|conn| messages::store_batch(conn, &sends)) {
             Ok(results) => {
+                for posted in results.iter().flatten().filter(|p| p.created) {
+                    // Fails only when the runtime is shutting down; the messages are committed.
+                    let _ = published.send(Event::Message { message: posted.message.clone() });
+                }
                 for (reply, result) in replies.into_iter().zip(results) {
                     // The sender may have gone (client disconnected); the message is stored regardless.
                     let _ = reply.send(result);

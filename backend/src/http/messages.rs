@@ -57,9 +57,8 @@ pub async fn send_message(
     let keys = DedupKeys::parse(client_id, idempotency_key)?;
     let posted = state.writer.send(room_id, caller.user_id, body, keys).await?;
     if posted.created {
+        // Committed, and published by the writer in seq order.
         metrics::counter!("chat_messages_sent_total", "via" => "rest").increment(1);
-        // Committed above; subscribers hear of it only now.
-        state.realtime.broker.publish(Event::Message { message: posted.message.clone() }).await;
         Ok(HttpResponse::Created().json(posted.message))
     } else {
         Ok(HttpResponse::Ok().json(posted.message))

@@ -362,8 +362,9 @@ impl Session {
             Err(e) => return self.write_frame(&api_error_frame(&e, Some(client_id))).await,
         };
         if posted.created {
+            // Committed, and published by the writer in seq order; this session handles its queue
+            // only after this returns, so the sender sees its ack before the message.
             metrics::counter!("chat_messages_sent_total", "via" => "ws").increment(1);
-            self.state.realtime.broker.publish(Event::Message { message: posted.message.clone() }).await;
         }
         self.write_frame(&ServerFrame::Ack { client_id, message: posted.message }).await
     }

@@ -1,0 +1,241 @@
+//! Idle sockets: the server's resident memory before and after N authenticated sockets, each subscribed
+//! to one room, sit open doing nothing.
+//!
+//! The users (one room each) are created first; then the servers are restarted on the same data, so that
+//! their heap owes nothing to creating them (argon2 hashes take 19 MiB each, and the allocator keeps what
+//! it had). A hundred sockets are opened and closed (one-time set-up of workers), then the "before"
+//! reading; the difference to "after" is the sockets and their subscriptions only. Memory is `VmRSS` from
+//! `/proc/PID/status`, summed over the nodes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use futures_util::StreamExt;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::deploy::{Deployment, Kind};
+use crate::ws::{self, Api};
+
+/// Upgrades in flight at once.
+const CONNECTS_IN_FLIGHT: usize = 64;
+const REGISTRATIONS_IN_FLIGHT: usize = 4;
+/// The client's read buffer per socket: idle sockets need little.
+const READ_BUFFER: usize = 4096;
+/// Before each reading, the server gets this long to finish what the last step started.
+const SETTLE: Duration = Duration::from_secs(2);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Sockets opened and closed before the "before" reading.
+const WARM_UP_SOCKETS: usize = 100;
+/// The target per socket.
+pub const TARGET_KIB_PER_SOCKET: f64 = 16.0;
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub sockets: usize,
+    /// Users the sockets belong to, each with a room of its own.
+    pub users: usize,
+}
+
+pub struct IdleRun {
+    pub label: String,
+    pub kind: Kind,
+    pub sockets: usize,
+    /// KiB, summed over the nodes: after creating the users and rooms, before the restart.
+    pub rss_setup_kib: Option<u64>,
+    /// KiB, summed over the nodes.
+    pub rss_before_kib: u64,
+    pub rss_after_kib: u64,
+    /// Seconds to open and subscribe all the sockets.
+    pub open_secs: f64,
+    /// Sockets the server closed while they sat idle.
+    pub closed: u64,
+}
+
+impl IdleRun {
+    pub fn kib_per_socket(&self) -> f64 {
+        self.rss_after_kib.saturating_sub(self.rss_before_kib) as f64 / self.sockets.max(1) as f64
+    }
+
+    pub fn mib_per_thousand(&self) -> f64 {
+        self.kib_per_socket() * 1000.0 / 1024.0
+    }
+}
+
+pub async fn run(deployment: &mut Deployment, plan: &Plan) -> Result<IdleRun> {
+    let (tokens, rooms) = prepare(deployment, plan).await?;
+    let mut rss_setup_kib = None;
+    if deployment.kind != Kind::Bare {
+        rss_setup_kib = Some(total_rss(&deployment.pids())?);
+        deployment.restart().await?;
+    }
+    let warm_up = Plan { sockets: plan.sockets.min(WARM_UP_SOCKETS), users: plan.users };
+    open_and_hold(deployment, &warm_up, &tokens, &rooms, None).await.context("warm-up sockets")?;
+    tokio::time::sleep(SETTLE).await;
+    let pids = deployment.pids();
+    let rss_before_kib = total_rss(&pids)?;
+    eprintln!(
+        "chat-bench: idle on {}: {} KiB before, opening {} sockets",
+        deployment.label, rss_before_kib, plan.sockets
+    );
+    let (open_secs, closed, rss_after_kib) = open_and_hold(deployment, plan, &tokens, &rooms, Some(&pids)).await?;
+    let run = IdleRun {
+        label: deployment.label.clone(),
+        kind: deployment.kind,
+        sockets: plan.sockets,
+        rss_setup_kib,
+        rss_before_kib,
+        rss_after_kib: rss_after_kib.unwrap_or(0),
+        open_secs,
+        closed,
+    };
+    eprintln!("chat-bench:   {}", describe(&run));
+    Ok(run)
+}
+
+/// Opens `plan.sockets` sockets, subscribes each, and (with `pids`) reads the servers' memory once all
+/// are open; then closes them all. Returns the time to open them, how many the server closed, the memory.
+async fn open_and_hold(
+    deployment: &Deployment,
+    plan: &Plan,
+    tokens: &[String],
+    rooms: &[i64],
+    pids: Option<&[u32]>,
+) -> Result<(f64, u64, Option<u64>)> {
+    let connects = Arc::new(Semaphore::new(CONNECTS_IN_FLIGHT));
+    let closed = Arc::new(AtomicU64::new(0));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Result<()>>();
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for index in 0..plan.sockets {
+        let user = index % tokens.len();
+        let ws_url = deployment.nodes[index % deployment.nodes.len()].ws_url.clone();
+        tasks.spawn(idle_socket(
+            ws_url,
+            tokens[user].clone(),
+            rooms[user],
+            Arc::clone(&connects),
+            ready_tx.clone(),
+            Arc::clone(&closed),
+            stop_rx.clone(),
+        ));
+    }
+    drop(ready_tx);
+    let mut opened = 0;
+    let mut failure = None;
+    while opened < plan.sockets {
+        match ready_rx.recv().await {
+            Some(Ok(())) => opened += 1,
+            Some(Err(err)) => {
+                failure = Some(err.context(format!("after {opened} sockets")));
+                break;
+            }
+            None => {
+                failure = Some(anyhow!("socket tasks ended early"));
+                break;
+            }
+        }
+    }
+    let open_secs = started.elapsed().as_secs_f64();
+    let measured = match (failure, pids) {
+        (Some(err), _) => Err(err),
+        (None, None) => Ok(None),
+        (None, Some(pids)) => {
+            tokio::time::sleep(SETTLE).await;
+            total_rss(pids).map(Some)
+        }
+    };
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    Ok((open_secs, closed.load(Ordering::Relaxed), measured?))
+}
+
+pub fn describe(run: &IdleRun) -> String {
+    format!(
+        "{} sockets in {:.1}s: {:.1} MiB -> {:.1} MiB, {:.2} MiB per 1,000, {:.1} KiB per socket, closed {}",
+        run.sockets,
+        run.open_secs,
+        run.rss_before_kib as f64 / 1024.0,
+        run.rss_after_kib as f64 / 1024.0,
+        run.mib_per_thousand(),
+        run.kib_per_socket(),
+        run.closed
+    )
+}
+
+/// A token and a room per user (the bare server needs neither).
+async fn prepare(deployment: &Deployment, plan: &Plan) -> Result<(Vec<String>, Vec<i64>)> {
+    let users = plan.users.clamp(1, plan.sockets.max(1));
+    if deployment.kind == Kind::Bare {
+        return Ok((vec!["bare".to_string(); users], (1..=users as i64).collect()));
+    }
+    let api = Api::new(&deployment.nodes[0].base_url).await?;
+    let api = &api;
+    let tag = std::process::id();
+    let created: Vec<(String, i64)> = ws::bounded(
+        REGISTRATIONS_IN_FLIGHT,
+        (0..users).map(|u| async move {
+            let account = api.register(&format!("bench_idle{u}_{tag}")).await?;
+            let room = api.create_room(&account, &format!("idle {u}")).await?;
+            Ok((account.access_token, room))
+        }),
+    )
+    .await
+    .context("registering the users")?;
+    Ok(created.into_iter().unzip())
+}
+
+async fn idle_socket(
+    ws_url: String,
+    token: String,
+    room_id: i64,
+    connects: Arc<Semaphore>,
+    ready: mpsc::UnboundedSender<Result<()>>,
+    closed: Arc<AtomicU64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let opened = async {
+        // `expect`: the semaphore is never closed.
+        let _permit = connects.acquire().await.expect("semaphore open");
+        let mut socket = ws::connect(&ws_url, &token, READ_BUFFER).await?;
+        ws::subscribe(&mut socket, room_id, None).await?;
+        Ok::<_, anyhow::Error>(socket)
+    }
+    .await;
+    let mut socket = match opened {
+        Ok(socket) => {
+            let _ = ready.send(Ok(()));
+            socket
+        }
+        Err(err) => {
+            let _ = ready.send(Err(err));
+            return;
+        }
+    };
+    drop(ready);
+    let stopped = stop.wait_for(|stop| *stop);
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            _ = &mut stopped => break,
+            frame = socket.next() => match frame {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => {
+                    closed.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                // Presence of the user's other sockets, pings (answered by the library).
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close(None)).await;
+}
+
+fn total_rss(pids: &[u32]) -> Result<u64> {
+    pids.iter().map(|&pid| ws::rss_kib(pid)).sum()
+}
