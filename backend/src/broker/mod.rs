@@ -62,10 +62,6 @@ impl Broker {
         Broker { hub, redis: Some(link) }
     }
 
-    pub fn hub(&self) -> &Arc<RoomHub> {
-        &self.hub
-    }
-
     /// Delivers `event` to this node's sockets now and to other nodes' through Redis.
     /// Never fails: a Redis outage is logged, retried in the background, and healed by gap filling.
     pub async fn publish(&self, event: Event) {

@@ -66,10 +66,6 @@ impl JwtKeys {
         }
     }
 
-    pub fn ttl(&self) -> Duration {
-        self.ttl
-    }
-
     pub fn issue(&self, user_id: i64) -> Result<AccessToken, ApiError> {
         let now = chrono::Utc::now().timestamp();
         let expires_in = self.ttl.as_secs() as i64;

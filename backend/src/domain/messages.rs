@@ -17,7 +17,7 @@ use crate::db::{DbConnection, now};
 use crate::domain;
 use crate::error::ApiError;
 
-/// The most history one request returns.
+/// The most items one page returns (history and room lists).
 pub const MAX_PAGE: i64 = 100;
 /// History page size when the client names none.
 pub const DEFAULT_PAGE: i64 = 50;
@@ -38,7 +38,7 @@ impl MessageBody {
 }
 
 /// The keys a retry is recognised by. Both are optional; either one deduplicates.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct DedupKeys {
     client_id: Option<String>,
     idempotency_key: Option<String>,

@@ -7,6 +7,7 @@ use utoipa::IntoParams;
 
 use super::State;
 use super::caller::Caller;
+use crate::domain::messages::MAX_PAGE;
 use crate::domain::rooms::{self, ListScope, NewRoomSpec};
 use crate::error::ApiError;
 
@@ -71,8 +72,8 @@ pub async fn list(state: State, caller: Caller, query: web::Query<ListQuery>) ->
 pub fn page_limit(limit: Option<i64>, default: i64) -> Result<i64, ApiError> {
     match limit {
         None => Ok(default),
-        Some(l) if (1..=100).contains(&l) => Ok(l),
-        Some(_) => Err(ApiError::bad_request("invalid_query", "limit must be between 1 and 100.")),
+        Some(l) if (1..=MAX_PAGE).contains(&l) => Ok(l),
+        Some(_) => Err(ApiError::bad_request("invalid_query", format!("limit must be between 1 and {MAX_PAGE}."))),
     }
 }
 

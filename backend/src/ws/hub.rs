@@ -137,10 +137,6 @@ impl RoomHub {
         pairs
     }
 
-    pub fn connections(&self) -> usize {
-        self.state().sessions.len()
-    }
-
     /// Hands an event to every local session it concerns.
     pub fn dispatch(&self, event: &Event) {
         match event {

@@ -45,8 +45,6 @@ pub struct Realtime {
     pub broker: Broker,
     pub tickets: TicketStore,
     pub presence: Presence,
-    /// Tells this process apart from the others sharing Redis.
-    pub node_id: String,
     next_connection: AtomicU64,
     /// Set on SIGTERM: new sockets are refused, `/readyz` answers 503.
     draining: AtomicBool,
@@ -56,29 +54,24 @@ impl Realtime {
     /// In-process when `REDIS_URL` is unset; shared through Redis otherwise.
     pub fn start(config: &Config, db: Database) -> Result<Arc<Realtime>, redis::RedisError> {
         let hub = Arc::new(RoomHub::default());
-        let node_id = new_secret("")[..12].to_owned();
         let realtime = match &config.redis_url {
             None => Realtime {
                 broker: Broker::in_process(Arc::clone(&hub)),
                 tickets: TicketStore::in_process(),
                 presence: Presence::Local(Arc::clone(&hub)),
                 hub,
-                node_id,
                 next_connection: AtomicU64::new(1),
                 draining: AtomicBool::new(false),
             },
             Some(url) => {
+                // Tells this process apart from the others sharing Redis (its events, its presence entries).
+                let node_id = new_secret("")[..12].to_owned();
                 let link = RedisLink::start(url, node_id.clone(), Arc::clone(&hub))?;
                 Realtime {
                     broker: Broker::with_redis(Arc::clone(&hub), Arc::clone(&link)),
                     tickets: TicketStore::Redis(link.pool().clone()),
-                    presence: Presence::Redis {
-                        hub: Arc::clone(&hub),
-                        pool: link.pool().clone(),
-                        node_id: node_id.clone(),
-                    },
+                    presence: Presence::Redis { hub: Arc::clone(&hub), pool: link.pool().clone(), node_id },
                     hub,
-                    node_id,
                     next_connection: AtomicU64::new(1),
                     draining: AtomicBool::new(false),
                 }
