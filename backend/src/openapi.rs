@@ -27,6 +27,10 @@ is described in `openapi/asyncapi.yaml`.",
         crate::ws::issue_ticket, crate::ws::connect,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi_json,
     ),
+    // utoipa collects the schemas of bodies and responses by itself, but not those that only a query
+    // parameter (`IntoParams`) refers to: without this the `$ref` of `GET /rooms?scope=` dangles, and
+    // openapi-typescript refuses the document.
+    components(schemas(crate::domain::rooms::ListScope)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(

@@ -21,7 +21,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Create a room; the caller is its owner and first member.
-#[utoipa::path(post, path = "/api/v1/rooms", tag = "rooms",
+#[utoipa::path(post, path = "/api/v1/rooms", tag = "rooms", operation_id = "create_room",
     request_body = CreateRoomRequest,
     responses(
         (status = 201, description = "Created", body = Room),
@@ -53,7 +53,7 @@ pub struct ListQuery {
 }
 
 /// List rooms, a page at a time.
-#[utoipa::path(get, path = "/api/v1/rooms", tag = "rooms", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/rooms", tag = "rooms", operation_id = "list_rooms", params(ListQuery),
     responses(
         (status = 200, description = "A page of rooms", body = RoomPage),
         (status = 400, description = "`invalid_query` or `invalid_cursor`", body = Problem, content_type = "application/problem+json"),

@@ -15,7 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Create an API token. Its secret is in this response only.
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens",
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", operation_id = "create_token",
     request_body = CreateApiTokenRequest,
     responses(
         (status = 201, description = "Created; `token` is shown once", body = CreatedApiToken),
@@ -35,7 +35,7 @@ pub async fn create(
 }
 
 /// The caller's live API tokens, without their secrets.
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", operation_id = "list_tokens",
     responses(
         (status = 200, description = "Newest first", body = ApiTokenList),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
