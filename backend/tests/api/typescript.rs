@@ -1,0 +1,165 @@
+//! The TypeScript client in `openapi/typescript/`: its generated `schema.d.ts` is what openapi-typescript
+//! makes of the committed `openapi/openapi.json`, it type-checks with `tsc`, and its example (register,
+//! create a room, send with an `Idempotency-Key`, read the history) runs with node against a live server.
+//!
+//! The tools come from the root `node_modules` (`npm ci`, or `make ensure-node-modules`); without them
+//! these tests are skipped with a warning, except under `CI`, where they fail.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::process::Command;
+
+use crate::helpers::{TestApp, TestDb};
+
+/// How long one tool run (tsc, openapi-typescript, the example) may take on a busy 2-core machine.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// The repository's root (the workspace).
+fn repo_root() -> PathBuf {
+    // Unwrap: the backend crate sits one level below the workspace root.
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// `node_modules/.bin` of the repository, when node and the pinned packages are installed. Otherwise
+/// panics under `CI` and warns once (to the real stderr, like a missing PostgreSQL) and returns `None`.
+fn node_bin() -> Option<PathBuf> {
+    static BIN: OnceLock<Option<PathBuf>> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let bin = repo_root().join("node_modules/.bin");
+        let missing: Vec<&str> = ["openapi-typescript", "tsc"]
+            .into_iter()
+            .filter(|tool| !bin.join(tool).exists())
+            .chain(std::process::Command::new("node").arg("--version").output().is_err().then_some("node"))
+            .collect();
+        if missing.is_empty() {
+            return Some(bin);
+        }
+        let what = format!("{} not found (node on PATH, the rest in {})", missing.join(", "), bin.display());
+        assert!(std::env::var_os("CI").is_none(), "CI is set but the TypeScript client's tools are missing: {what}");
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n\n********************************************************************************\n\
+             WARNING: {what}.\n\
+             The TypeScript client tests are SKIPPED. Run `npm ci` at the repository root\n\
+             (or `make ensure-node-modules`).\n\
+             ********************************************************************************\n"
+        );
+        None
+    })
+    .clone()
+}
+
+/// Runs `cmd` from the repository root with a timeout, without blocking the runtime that serves the
+/// test's server; returns its output (whatever its exit status).
+async fn run(mut cmd: Command) -> Output {
+    let shown = format!("{:?}", cmd.as_std());
+    cmd.current_dir(repo_root()).kill_on_drop(true);
+    match tokio::time::timeout(TOOL_TIMEOUT, cmd.output()).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) => panic!("{shown} did not start: {e}"),
+        Err(_) => panic!("{shown} took longer than {TOOL_TIMEOUT:?}"),
+    }
+}
+
+/// Panics with the output unless `output` is a success.
+fn assert_success(what: &str, output: &Output) {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn openapi_operation_ids_are_unique() {
+    // openapi-typescript names an operation by its id; two alike make `schema.d.ts` invalid TypeScript.
+    let path = repo_root().join("openapi/openapi.json");
+    let spec: Value = serde_json::from_str(&std::fs::read_to_string(&path).expect("read openapi.json")).unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, item) in spec["paths"].as_object().expect("paths is an object") {
+        for (method, operation) in item.as_object().expect("a path item is an object") {
+            let Some(id) = operation["operationId"].as_str() else { continue };
+            if let Some(other) = seen.insert(id.to_owned(), format!("{method} {path}")) {
+                panic!("operationId {id:?} is used by both {other} and {method} {path}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn typescript_schema_is_what_openapi_typescript_generates_from_the_committed_spec() {
+    let Some(bin) = node_bin() else { return };
+    let out = tempfile::tempdir().expect("create a temporary directory");
+    let generated = out.path().join("schema.d.ts");
+    let mut cmd = Command::new(bin.join("openapi-typescript"));
+    cmd.arg("openapi/openapi.json").arg("--output").arg(&generated);
+    assert_success("openapi-typescript", &run(cmd).await);
+
+    let committed = repo_root().join("openapi/typescript/schema.d.ts");
+    let committed = std::fs::read_to_string(&committed).unwrap_or_else(|e| panic!("read {}: {e}", committed.display()));
+    let generated = std::fs::read_to_string(&generated).expect("read the generated schema");
+    if committed != generated {
+        let first_difference = committed
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| committed.lines().count().min(generated.lines().count()));
+        panic!(
+            "openapi/typescript/schema.d.ts is not what openapi-typescript generates from openapi/openapi.json \
+             (first difference at line {}): run `make openapi` and commit the result",
+            first_difference + 1
+        );
+    }
+}
+
+#[tokio::test]
+async fn typescript_client_type_checks() {
+    let Some(bin) = node_bin() else { return };
+    let mut cmd = Command::new(bin.join("tsc"));
+    cmd.args(["--noEmit", "-p", "openapi/typescript"]);
+    assert_success("tsc --noEmit -p openapi/typescript", &run(cmd).await);
+}
+
+#[tokio::test]
+async fn typescript_example_runs_against_a_live_server() {
+    let Some(bin) = node_bin() else { return };
+    let app = TestApp::spawn(TestDb::Sqlite).await;
+
+    // Compile the example (and the client it imports) into a scratch directory. Node resolves the
+    // `openapi-fetch` import by walking up from the script, so the directory gets a link to the
+    // repository's node_modules, and a package.json saying its .js files are ES modules.
+    let out = tempfile::tempdir().expect("create a temporary directory");
+    let mut tsc = Command::new(bin.join("tsc"));
+    tsc.args(["-p", "openapi/typescript", "--outDir"]).arg(out.path());
+    assert_success("tsc -p openapi/typescript --outDir", &run(tsc).await);
+    std::os::unix::fs::symlink(repo_root().join("node_modules"), out.path().join("node_modules"))
+        .expect("link node_modules");
+    std::fs::write(out.path().join("package.json"), r#"{"type": "module"}"#).expect("write package.json");
+
+    let text = format!("hello from TypeScript {:08x}", rand::random::<u32>());
+    let mut node = Command::new("node");
+    node.arg(out.path().join("example.js")).env("CHAT_BASE_URL", &app.address).env("CHAT_MESSAGE", &text);
+    let output = run(node).await;
+    assert_success("node example.js", &output);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let history =
+        stdout.split_once("history of room").unwrap_or_else(|| panic!("the example printed no history:\n{stdout}")).1;
+    assert!(
+        history.lines().any(|line| line.trim_start().starts_with("#1 ") && line.ends_with(&format!(": {text}"))),
+        "the printed history holds the message sent, as seq 1:\n{stdout}"
+    );
+    // And it fails loudly: a server that answers 404 to the first request stops it with exit status 1.
+    let mut node = Command::new("node");
+    node.arg(out.path().join("example.js")).env("CHAT_BASE_URL", app.url("/no-such-prefix"));
+    let output = run(node).await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "an unexpected status ends the example with 1:\n{stderr}");
+    assert!(stderr.contains("register: expected HTTP 201, got 404"), "it says what failed:\n{stderr}");
+}
