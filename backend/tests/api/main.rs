@@ -77,6 +77,7 @@ mod messages;
 mod ops;
 mod rooms;
 mod tokens;
+mod topology;
 mod typescript;
 mod ws;
 mod ws_auth;
