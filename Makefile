@@ -16,6 +16,17 @@ CARGO ?= cargo
 # Where cargo puts its output; follows CARGO_TARGET_DIR like cargo does.
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 WASM_TARGET := wasm32-unknown-unknown
+# The SPA's bundler and the wasm-bindgen CLI; wasm-bindgen must equal the crate's version in Cargo.lock.
+TRUNK_VERSION := 0.21.14
+WASM_BINDGEN_VERSION := 0.2.130
+# Debian's Chromium, driven by playwright-core from npm for the browser tests.
+CHROMIUM := /usr/bin/chromium
+# npm's binaryen (wasm-opt) comes first: Debian's wasm-opt 108 emits a wasm that crashes in the browser.
+NODE_BIN := $(CURDIR)/node_modules/.bin
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# Debian's nginx (not always on a non-root PATH) and the venv of the deployment checkers.
+NGINX := /usr/sbin/nginx
+DEPLOY_VENV := $(TARGET_DIR)/deploy-venv
 # The PostgreSQL the tests use (they read TEST_DATABASE_URL themselves; make only checks it answers).
 PG_CHECK_URL := $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/postgres)
 # Extra flags for chat-bench: a part and its flags, e.g. `make bench BENCH_ARGS="rest --duration 3 --backends sqlite"`,
@@ -23,8 +34,10 @@ PG_CHECK_URL := $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/pos
 BENCH_ARGS ?=
 
 .PHONY: help run test openapi bench fmt clean \
-	lint fmt-check clippy clippy-frontend build-frontend cargo-test check-postgres \
-	ensure-cargo ensure-rustfmt ensure-clippy ensure-wasm32
+	lint fmt-check clippy clippy-frontend cargo-test check-postgres \
+	ensure-cargo ensure-rustfmt ensure-clippy ensure-wasm32 ensure-trunk ensure-wasm-bindgen ensure-node-modules \
+	ensure-chromium spa browser-test \
+	deploy-check ensure-nginx ensure-deploy-tools
 
 help: ## List the targets
 	@echo "Targets:"
@@ -33,13 +46,17 @@ help: ## List the targets
 # ---------------------------------------------------------------------------------------------------------
 # Main targets
 
-run: ensure-cargo ## Build (release) and run chat-server on http://127.0.0.1:8080 (SQLite in ./data)
-	$(CARGO) run --release -p backend --bin chat-server
+run: ensure-cargo spa ## Build (release) the server and the app, serve both on http://127.0.0.1:8080 (SQLite in ./data)
+	STATIC_DIR="$${STATIC_DIR:-frontend/dist}" $(CARGO) run --release -p backend --bin chat-server
 
-test: lint build-frontend check-postgres cargo-test ## fmt check, clippy (native + wasm32), frontend wasm build, all tests
+test: lint spa check-postgres deploy-check cargo-test browser-test ## fmt check, clippy (native + wasm32), the app (release), deployment files, all tests, browser tests
 
-openapi: ensure-cargo ## Regenerate openapi/openapi.json from the code
+spa: ensure-wasm32 ensure-trunk ensure-wasm-bindgen ensure-node-modules ## Build the browser app (release, wasm-opt) into frontend/dist
+	cd frontend && PATH="$(NODE_BIN):$$PATH" trunk build --release
+
+openapi: ensure-cargo ensure-node-modules ## Regenerate openapi/openapi.json and the TypeScript client's schema.d.ts from the code
 	$(CARGO) run -q -p backend --bin openapi -- openapi/openapi.json
+	$(NODE_BIN)/openapi-typescript openapi/openapi.json --output openapi/typescript/schema.d.ts
 
 bench: ensure-cargo ## Benchmark REST sends, WebSocket fan-out, idle sockets, replay (4-10 min); writes bench/results.md
 	$(CARGO) build --release -p backend -p chat-bench
@@ -48,7 +65,7 @@ bench: ensure-cargo ## Benchmark REST sends, WebSocket fan-out, idle sockets, re
 fmt: ensure-rustfmt ## Format all the code (cargo fmt)
 	$(CARGO) fmt --all
 
-clean: ## Remove build output (target/, frontend/dist/); keeps ./data
+clean: ## Remove build output (target/, frontend/dist/); keeps ./data and node_modules/
 	$(CARGO) clean
 	rm -rf frontend/dist
 
@@ -66,17 +83,25 @@ clippy: ensure-clippy
 clippy-frontend: ensure-clippy ensure-wasm32
 	$(CARGO) clippy --target $(WASM_TARGET) -p frontend -- -D warnings
 
-build-frontend: ensure-wasm32
-	$(CARGO) build -p frontend --target $(WASM_TARGET)
+# The app in headless Debian Chromium against the real server (debug build, as `cargo-test` left it).
+browser-test: spa ensure-chromium ensure-node-modules
+	$(CARGO) build -p backend --bin chat-server
+	CHAT_SERVER_BIN="$(TARGET_DIR)/debug/chat-server" STATIC_DIR="$(CURDIR)/frontend/dist" CHROMIUM="$(CHROMIUM)" \
+		node --test --test-concurrency=1 e2e/
 
 # The tests check that openapi/openapi.json is in sync themselves. TEST_DATABASE_URL passes through.
 # Ends with one line totalling every test binary's result (cargo's own last line is often a doc-test
 # run of 0 tests). pipefail keeps cargo's exit status through the tee.
-cargo-test: ensure-cargo
+cargo-test: ensure-cargo ensure-node-modules
 	@mkdir -p $(TARGET_DIR)
 	$(CARGO) test --workspace --exclude frontend 2>&1 | tee $(TARGET_DIR)/test-output.txt
 	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' \
 		$(TARGET_DIR)/test-output.txt
+
+# docker-compose.yml against the compose-spec schema, deploy/nginx.conf through `nginx -t`, the Dockerfile
+# through hadolint and against the pinned toolchain: no Docker engine needed (deploy/check.py says how).
+deploy-check: ensure-deploy-tools ensure-nginx ## Check docker-compose.yml, deploy/nginx.conf and the Dockerfile (no Docker needed)
+	$(DEPLOY_VENV)/bin/python deploy/check.py --bin $(DEPLOY_VENV)/bin --nginx $(NGINX)
 
 # Only warns: without PostgreSQL the postgres half of the tests skips itself, unless CI is set, in which
 # case the tests fail (the tests decide that, not make).
@@ -117,3 +142,35 @@ ensure-clippy: ensure-cargo
 
 ensure-wasm32: ensure-cargo
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+# trunk 0.22 needs a newer rustc; --locked builds it with the dependency versions it was released with.
+ensure-trunk: ensure-cargo
+	@trunk --version 2>/dev/null | grep -qx 'trunk $(TRUNK_VERSION)' || \
+		$(CARGO) install --locked trunk --version $(TRUNK_VERSION)
+
+# Without --locked: the CLI's own lock file wants a webpki-roots the registry no longer has.
+ensure-wasm-bindgen: ensure-cargo
+	@wasm-bindgen --version 2>/dev/null | grep -qx 'wasm-bindgen $(WASM_BINDGEN_VERSION)' || \
+		$(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+# playwright-core, binaryen, the TypeScript client's tools: exactly package-lock.json's versions.
+ensure-node-modules:
+	@command -v npm >/dev/null 2>&1 || { echo "npm not found: install Node.js 20 and npm." >&2; exit 1; }
+	@if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+		npm ci --no-audit --no-fund; fi
+
+ensure-chromium:
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
+# Debian's nginx, for deploy-check and the topology test (nginx in front of two backends).
+ensure-nginx:
+	@test -x $(NGINX) || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nginx-light; }
+
+# check-jsonschema and hadolint from PyPI, exactly deploy/requirements.txt, in a venv under target/;
+# reinstalled only when that file changes (the venv keeps a copy of the one it was made from).
+ensure-deploy-tools:
+	@python3 -c 'import ensurepip' 2>/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv; }
+	@cmp -s deploy/requirements.txt $(DEPLOY_VENV)/requirements.txt || { \
+		rm -rf $(DEPLOY_VENV) && python3 -m venv $(DEPLOY_VENV) \
+		&& $(DEPLOY_VENV)/bin/pip install -q --disable-pip-version-check -r deploy/requirements.txt \
+		&& cp deploy/requirements.txt $(DEPLOY_VENV)/requirements.txt; }

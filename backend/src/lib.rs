@@ -28,8 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_files::{Files, NamedFile};
-use actix_web::dev::{Server, ServiceRequest, ServiceResponse, fn_service};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use tracing_actix_web::TracingLogger;
@@ -40,6 +39,7 @@ use db::{Database, StorageError};
 use domain::credentials::{JwtKeys, new_secret};
 use domain::message_writer::MessageWriter;
 use http::AppState;
+use http::spa::Spa;
 use ws::Realtime;
 
 /// How long in-flight requests may take to finish after SIGTERM.
@@ -54,6 +54,8 @@ pub enum StartupError {
     DataDir { path: PathBuf, source: io::Error },
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: io::Error },
+    #[error("STATIC_DIR {path} holds no readable index.html: {source}")]
+    StaticDir { path: PathBuf, source: io::Error },
     #[error("REDIS_URL: {0}")]
     Redis(#[from] redis::RedisError),
 }
@@ -79,6 +81,10 @@ impl Application {
             .await
             .map_err(|e| StartupError::DataDir { path: data_dir.clone(), source: io::Error::other(e) })??;
         let secret = jwt_secret(&config)?;
+        let spa = match &config.static_dir {
+            Some(dir) => Some(Spa::load(dir).map_err(|source| StartupError::StaticDir { path: dir.clone(), source })?),
+            None => None,
+        };
         let realtime = Realtime::start(&config, db.clone())?;
         let listener = TcpListener::bind(config.bind_addr)
             .map_err(|source| StartupError::Bind { addr: config.bind_addr, source })?;
@@ -92,6 +98,7 @@ impl Application {
             writer: MessageWriter::start(db.clone(), realtime.broker.clone()),
             db,
             config,
+            spa,
         });
         let server = HttpServer::new(move || app(state.clone()))
             .listen(listener)
@@ -143,7 +150,7 @@ fn app(
         InitError = (),
     >,
 > {
-    let static_dir = state.config.static_dir.clone();
+    let spa = state.spa.clone();
     let mut app = App::new()
         .app_data(state)
         .wrap(ErrorHandlers::new().default_handler(http::ensure_problem))
@@ -157,8 +164,8 @@ fn app(
                 // The document is served by our own route; the UI must not fetch anything elsewhere.
                 .config(utoipa_swagger_ui::Config::from("/api/v1/openapi.json").validator_url("none")),
         );
-    app = match static_dir {
-        Some(dir) => app.service(spa_files(&dir)),
+    app = match spa {
+        Some(spa) => app.configure(|cfg| spa.configure(cfg)),
         None => app.route("/", web::get().to(|| async { redirect("/docs/") })),
     };
     app.default_service(web::to(http::not_found))
@@ -185,19 +192,6 @@ async fn shutdown_signal() {
 
 fn redirect(to: &'static str) -> HttpResponse {
     HttpResponse::Found().insert_header(("location", to)).finish()
-}
-
-/// The built SPA at `/`; any unknown path gets `index.html`, so deep links work.
-fn spa_files(dir: &Path) -> Files {
-    let index = dir.join("index.html");
-    Files::new("/", dir).index_file("index.html").default_handler(fn_service(move |req: ServiceRequest| {
-        let index = index.clone();
-        async move {
-            let (req, _) = req.into_parts();
-            let file = NamedFile::open_async(&index).await?;
-            Ok(ServiceResponse::new(req.clone(), file.into_response(&req)))
-        }
-    }))
 }
 
 /// The configured secret, or the one kept in `DATA_DIR` (made on first start).

@@ -6,6 +6,7 @@ pub mod caller;
 pub mod messages;
 pub mod ops;
 pub mod rooms;
+pub mod spa;
 pub mod tokens;
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
@@ -33,6 +34,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub realtime: std::sync::Arc<crate::ws::Realtime>,
     pub writer: crate::domain::message_writer::MessageWriter,
+    /// The browser app, when `STATIC_DIR` is set.
+    pub spa: Option<spa::Spa>,
 }
 
 pub type State = web::Data<AppState>;

@@ -1,0 +1,244 @@
+//! REST calls to `/api/v1`, typed with the shared `chat-api` crate so the app and the server cannot drift.
+//!
+//! Every authenticated call carries the session's access token. A 401 refreshes the session once and
+//! retries, so an access token that expired while the tab slept never reaches the user as an error.
+
+use chat_api::{
+    CreateRoomRequest, EditMessageRequest, LoginRequest, Message, MessagePage, Problem, ReadMarkerRequest,
+    RefreshRequest, RegisterRequest, Room, RoomPage, TokenResponse, UsernameRequest, WsTicket,
+};
+use gloo_net::http::{Request, RequestBuilder, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::session::Session;
+
+/// Where the API lives: the page's own origin (the backend serves the SPA).
+pub const API: &str = "/api/v1";
+
+/// A failed call, as the user should hear of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiError {
+    /// The HTTP status; 0 when the server could not be reached at all.
+    pub status: u16,
+    /// The problem's stable `code` (`network` when unreachable).
+    pub code: String,
+    /// A sentence for people.
+    pub detail: String,
+}
+
+impl ApiError {
+    fn network(err: impl std::fmt::Display) -> Self {
+        ApiError { status: 0, code: "network".into(), detail: format!("The server cannot be reached ({err}).") }
+    }
+
+    /// The server answered with an error status: read its problem+json body.
+    async fn from_response(resp: Response) -> Self {
+        let status = resp.status();
+        match resp.json::<Problem>().await {
+            Ok(p) => ApiError { status, detail: field_detail(&p), code: p.code },
+            Err(_) => ApiError { status, code: "http_error".into(), detail: format!("The server answered {status}.") },
+        }
+    }
+
+    pub fn is_unauthorized(&self) -> bool {
+        self.status == 401
+    }
+}
+
+/// The problem's detail, with the first field error when there is one ("body: must not be empty").
+fn field_detail(p: &Problem) -> String {
+    match p.errors.as_ref().and_then(|e| e.first()) {
+        Some(f) => format!("{}: {}", f.field, f.message),
+        None => p.detail.clone(),
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+/// Sends a request built by `build` and decodes a JSON answer (`None` for 204).
+async fn send<R: DeserializeOwned>(
+    builder: RequestBuilder,
+    body: Option<&impl Serialize>,
+) -> Result<Option<R>, ApiError> {
+    let request = match body {
+        Some(b) => builder.json(b).map_err(ApiError::network)?,
+        None => builder.build().map_err(ApiError::network)?,
+    };
+    let resp = request.send().await.map_err(ApiError::network)?;
+    if !resp.ok() {
+        return Err(ApiError::from_response(resp).await);
+    }
+    if resp.status() == 204 {
+        return Ok(None);
+    }
+    resp.json::<R>().await.map(Some).map_err(ApiError::network)
+}
+
+#[derive(Clone, Copy)]
+enum Method {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+fn builder(method: Method, path: &str) -> RequestBuilder {
+    let url = format!("{API}{path}");
+    match method {
+        Method::Get => Request::get(&url),
+        Method::Post => Request::post(&url),
+        Method::Patch => Request::patch(&url),
+        Method::Delete => Request::delete(&url),
+    }
+}
+
+/// Calls that need no session: they create one.
+pub async fn register(req: &RegisterRequest) -> Result<TokenResponse, ApiError> {
+    expect_body(send(builder(Method::Post, "/auth/register"), Some(req)).await)
+}
+
+pub async fn login(req: &LoginRequest) -> Result<TokenResponse, ApiError> {
+    expect_body(send(builder(Method::Post, "/auth/login"), Some(req)).await)
+}
+
+pub async fn refresh(refresh_token: &str) -> Result<TokenResponse, ApiError> {
+    let req = RefreshRequest { refresh_token: refresh_token.into() };
+    expect_body(send(builder(Method::Post, "/auth/refresh"), Some(&req)).await)
+}
+
+pub async fn logout(refresh_token: &str) -> Result<(), ApiError> {
+    let req = RefreshRequest { refresh_token: refresh_token.into() };
+    send::<()>(builder(Method::Post, "/auth/logout"), Some(&req)).await.map(|_| ())
+}
+
+fn expect_body<R>(result: Result<Option<R>, ApiError>) -> Result<R, ApiError> {
+    result?.ok_or_else(|| ApiError { status: 204, code: "empty".into(), detail: "The server sent no body.".into() })
+}
+
+/// The calls made on behalf of the logged-in user.
+#[derive(Clone, Copy)]
+pub struct Api {
+    session: Session,
+}
+
+impl Api {
+    pub fn new(session: Session) -> Self {
+        Api { session }
+    }
+
+    /// One authenticated call; on 401, one refresh and one retry.
+    async fn call<R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<Option<R>, ApiError> {
+        let token = self.session.access_token().ok_or_else(not_logged_in)?;
+        let first = send(authorised(method, path, &token), body).await;
+        match first {
+            Err(e) if e.is_unauthorized() => {
+                let token = self.session.refresh().await?;
+                send(authorised(method, path, &token), body).await
+            }
+            other => other,
+        }
+    }
+
+    async fn get<R: DeserializeOwned>(&self, path: &str) -> Result<R, ApiError> {
+        expect_body(self.call(Method::Get, path, None::<&()>).await)
+    }
+
+    async fn post<R: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<R, ApiError> {
+        expect_body(self.call(Method::Post, path, Some(body)).await)
+    }
+
+    pub async fn joined_rooms(&self) -> Result<Vec<Room>, ApiError> {
+        self.all_rooms("joined").await
+    }
+
+    pub async fn public_rooms(&self) -> Result<Vec<Room>, ApiError> {
+        self.all_rooms("public").await
+    }
+
+    /// Every page of a room listing (a person is in tens of rooms, not thousands).
+    async fn all_rooms(&self, scope: &str) -> Result<Vec<Room>, ApiError> {
+        let mut rooms = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/rooms?scope={scope}&limit=100");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={}", js_sys::encode_uri_component(c)));
+            }
+            let page: RoomPage = self.get(&path).await?;
+            rooms.extend(page.items);
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(rooms),
+            }
+        }
+    }
+
+    pub async fn room(&self, room_id: i64) -> Result<Room, ApiError> {
+        self.get(&format!("/rooms/{room_id}")).await
+    }
+
+    pub async fn create_room(&self, req: &CreateRoomRequest) -> Result<Room, ApiError> {
+        self.post("/rooms", req).await
+    }
+
+    pub async fn join(&self, room_id: i64) -> Result<Room, ApiError> {
+        expect_body(self.call(Method::Post, &format!("/rooms/{room_id}/join"), None::<&()>).await)
+    }
+
+    pub async fn direct(&self, username: &str) -> Result<Room, ApiError> {
+        self.post("/direct", &UsernameRequest { username: username.into() }).await
+    }
+
+    /// A page of history: the latest without cursors, else before or after a seq.
+    pub async fn messages(
+        &self,
+        room_id: i64,
+        before: Option<i64>,
+        after: Option<i64>,
+    ) -> Result<MessagePage, ApiError> {
+        let mut path = format!("/rooms/{room_id}/messages?limit=50");
+        if let Some(b) = before {
+            path.push_str(&format!("&before={b}"));
+        }
+        if let Some(a) = after {
+            path = format!("/rooms/{room_id}/messages?limit=100&after={a}");
+        }
+        self.get(&path).await
+    }
+
+    pub async fn edit(&self, room_id: i64, seq: i64, body: &str) -> Result<Message, ApiError> {
+        let req = EditMessageRequest { body: body.into() };
+        expect_body(self.call(Method::Patch, &format!("/rooms/{room_id}/messages/{seq}"), Some(&req)).await)
+    }
+
+    pub async fn delete(&self, room_id: i64, seq: i64) -> Result<(), ApiError> {
+        self.call::<()>(Method::Delete, &format!("/rooms/{room_id}/messages/{seq}"), None::<&()>).await.map(|_| ())
+    }
+
+    pub async fn mark_read(&self, room_id: i64, seq: i64) -> Result<(), ApiError> {
+        let req = ReadMarkerRequest { seq };
+        self.call::<()>(Method::Post, &format!("/rooms/{room_id}/read"), Some(&req)).await.map(|_| ())
+    }
+
+    pub async fn ws_ticket(&self) -> Result<WsTicket, ApiError> {
+        expect_body(self.call(Method::Post, "/ws/ticket", None::<&()>).await)
+    }
+}
+
+fn authorised(method: Method, path: &str, token: &str) -> RequestBuilder {
+    builder(method, path).header("Authorization", &format!("Bearer {token}"))
+}
+
+fn not_logged_in() -> ApiError {
+    ApiError { status: 401, code: "not_logged_in".into(), detail: "Log in first.".into() }
+}

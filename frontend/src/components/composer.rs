@@ -1,0 +1,61 @@
+//! Where a message is written: Enter sends, Shift+Enter adds a line; typing is announced to the room.
+//! A sent message goes to the outbox first (see `socket.rs`), so it survives a lost connection or a reload.
+
+use leptos::prelude::*;
+
+use crate::socket::Socket;
+use crate::store::Pending;
+use crate::util::{new_client_id, now_ms};
+
+/// The contract's limit on a message body, in characters.
+const MAX_BODY_CHARS: usize = 4000;
+
+#[component]
+pub fn Composer(room_id: Memo<i64>) -> impl IntoView {
+    let socket = expect_context::<Socket>();
+    let text = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+
+    let send = move || {
+        let body = text.get_untracked();
+        if body.trim().is_empty() {
+            return;
+        }
+        if body.chars().count() > MAX_BODY_CHARS {
+            error.set(Some(format!("A message holds at most {MAX_BODY_CHARS} characters.")));
+            return;
+        }
+        error.set(None);
+        text.set(String::new());
+        socket.send_message(Pending {
+            client_id: new_client_id(),
+            room_id: room_id.get_untracked(),
+            body,
+            created_ms: now_ms(),
+            sent_ms: None,
+            failures: 0,
+            failed: false,
+            error: None,
+        });
+    };
+
+    view! {
+        <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
+            <label class="visually-hidden" for="composer-input">"Message"</label>
+            <textarea id="composer-input" rows="1" placeholder="Write a message… (Enter sends, Shift+Enter for a new line)"
+                prop:value=move || text.get()
+                on:input=move |ev| {
+                    text.set(event_target_value(&ev));
+                    socket.typing(room_id.get_untracked());
+                }
+                on:keydown=move |ev| {
+                    if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+                        ev.prevent_default();
+                        send();
+                    }
+                } />
+            <button type="submit" class="primary">"Send"</button>
+            <p class="error" role="alert">{move || error.get()}</p>
+        </form>
+    }
+}

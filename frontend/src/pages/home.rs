@@ -1,0 +1,40 @@
+//! The logged-in layout: the connection banner, the room list beside the chosen room (on a phone, one
+//! or the other).
+
+use leptos::prelude::*;
+use leptos_router::components::{Outlet, Redirect};
+
+use crate::components::banner::ConnectionBanner;
+use crate::components::room_list::RoomList;
+use crate::session::Session;
+use crate::store::Store;
+
+#[component]
+pub fn Shell() -> impl IntoView {
+    let session = expect_context::<Session>();
+    let store = expect_context::<Store>();
+    view! {
+        <Show when=move || session.is_logged_in() fallback=|| view! { <Redirect path="/login" /> }>
+            <div class="shell" class:room-open=move || store.open_room.get().is_some()>
+                <ConnectionBanner />
+                <RoomList />
+                <main class="chat-pane">
+                    <Outlet />
+                </main>
+            </div>
+        </Show>
+    }
+}
+
+/// The right-hand side before a room is chosen.
+#[component]
+pub fn Welcome() -> impl IntoView {
+    let store = expect_context::<Store>();
+    store.open_room.set(None);
+    view! {
+        <section class="welcome">
+            <h2>"Pick a room"</h2>
+            <p>"Choose a room on the left, create one, or start a direct chat."</p>
+        </section>
+    }
+}

@@ -1,0 +1,135 @@
+//! One room: its header (name, who is online), the history, who is typing, and the composer.
+
+use chat_api::Room;
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+
+use crate::api::Api;
+use crate::app::Clock;
+use crate::components::composer::Composer;
+use crate::components::message_list::MessageList;
+use crate::socket::Socket;
+use crate::store::Store;
+
+/// How the room's page stands.
+#[derive(Clone, PartialEq)]
+enum Loading {
+    Pending,
+    Ready,
+    Failed(String),
+}
+
+#[component]
+pub fn RoomPage() -> impl IntoView {
+    let (api, store, socket) = (expect_context::<Api>(), expect_context::<Store>(), expect_context::<Socket>());
+    let params = use_params_map();
+    let room_id = Memo::new(move |_| params.with(|p| p.get("id").and_then(|id| id.parse::<i64>().ok())).unwrap_or(0));
+    let loading = RwSignal::new(Loading::Pending);
+    // Messages after this seq are new to the reader: the "new messages" divider goes above the first.
+    let divider = RwSignal::new(None::<i64>);
+
+    Effect::new(move |_| {
+        let id = room_id.get();
+        store.open_room.set(Some(id));
+        let unread = store.rooms.with_untracked(|r| r.get(&id).map(|room| (room.unread_count, room.last_read_seq)));
+        divider.set(unread.filter(|(count, _)| *count > 0).map(|(_, seq)| seq));
+        loading.set(Loading::Pending);
+        leptos::task::spawn_local(open_room(api, store, socket, id, loading, divider));
+    });
+    on_cleanup(move || store.open_room.set(None));
+
+    let room = move || store.rooms.with(|r| r.get(&room_id.get()).cloned());
+    view! {
+        <section class="room" aria-labelledby="room-title">
+            <header class="room-header">
+                <A href="/" attr:class="back" attr:aria-label="Back to the rooms">"‹"</A>
+                <div class="room-title">
+                    <h2 id="room-title">{move || room().map(|r| r.name).unwrap_or_default()}</h2>
+                    <p class="topic">{move || room().and_then(|r| r.topic)}</p>
+                </div>
+                <OnlineList room_id=room_id />
+            </header>
+            {move || match loading.get() {
+                Loading::Failed(why) => view! { <p class="error room-error" role="alert">{why}</p> }.into_any(),
+                Loading::Pending if store.timelines.with(|t| !t.contains_key(&room_id.get())) =>
+                    view! { <p class="loading">"Loading messages…"</p> }.into_any(),
+                _ => view! {
+                    <MessageList room_id=room_id divider=divider />
+                    <TypingLine room_id=room_id />
+                    <Composer room_id=room_id />
+                }.into_any(),
+            }}
+        </section>
+    }
+}
+
+/// Makes sure the room is known (a deep link, a public room) and its latest page loaded.
+async fn open_room(
+    api: Api,
+    store: Store,
+    socket: Socket,
+    id: i64,
+    loading: RwSignal<Loading>,
+    divider: RwSignal<Option<i64>>,
+) {
+    if !store.rooms.with_untracked(|r| r.contains_key(&id)) {
+        match fetch_and_join(api, id).await {
+            Ok(room) => {
+                if room.unread_count > 0 {
+                    divider.set(Some(room.last_read_seq));
+                }
+                store.upsert_room(room);
+                socket.subscribe(id);
+            }
+            Err(why) => return loading.set(Loading::Failed(why)),
+        }
+    }
+    if !store.timelines.with_untracked(|t| t.contains_key(&id)) {
+        match api.messages(id, None, None).await {
+            Ok(page) => store.add_page(id, page.items, Some(page.has_more)),
+            Err(e) => return loading.set(Loading::Failed(e.detail)),
+        }
+    }
+    loading.set(Loading::Ready);
+}
+
+/// A room the list does not hold: a public one is joined on opening it; anything else is not found.
+async fn fetch_and_join(api: Api, id: i64) -> Result<Room, String> {
+    let room = api.room(id).await.map_err(|e| e.detail)?;
+    api.join(room.id).await.or(Ok(room))
+}
+
+#[component]
+fn OnlineList(room_id: Memo<i64>) -> impl IntoView {
+    let store = expect_context::<Store>();
+    let online = move || store.online.with(|o| o.get(&room_id.get()).cloned().unwrap_or_default());
+    view! {
+        <div class="online" aria-label="Online now">
+            <span class="online-count">{move || format!("{} online", online().len())}</span>
+            <span class="online-names">
+                {move || online().into_iter().map(|u| u.display_name).collect::<Vec<_>>().join(", ")}
+            </span>
+        </div>
+    }
+}
+
+#[component]
+fn TypingLine(room_id: Memo<i64>) -> impl IntoView {
+    let store = expect_context::<Store>();
+    let clock = expect_context::<Clock>();
+    let text = move || {
+        clock.0.track();
+        let names: Vec<String> = store
+            .typing
+            .with(|t| t.get(&room_id.get()).map(|l| l.iter().map(|ty| ty.user.display_name.clone()).collect()))
+            .unwrap_or_default();
+        match names.len() {
+            0 => String::new(),
+            1 => format!("{} is typing…", names[0]),
+            2 => format!("{} and {} are typing…", names[0], names[1]),
+            _ => "Several people are typing…".into(),
+        }
+    };
+    view! { <p class="typing" aria-live="polite">{text}</p> }
+}

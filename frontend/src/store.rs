@@ -1,0 +1,328 @@
+//! What the app knows: the joined rooms (with their unread counts and last messages), each opened room's
+//! timeline, who is typing and who is online, and the outbox of messages not yet acknowledged.
+//!
+//! Every message is keyed by `(room, seq)`, so a message that arrives twice (a replay overlapping the live
+//! stream, an ack and its broadcast, a REST page overlapping the socket) is stored once.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chat_api::{Message, Room, User};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::util::{local_storage, now_ms};
+
+/// How long a typing indicator lasts unless repeated (the contract's 5 seconds).
+pub const TYPING_MS: f64 = 5_000.0;
+
+/// An opened room's history, as far as it has been loaded.
+#[derive(Clone, Debug, Default)]
+pub struct Timeline {
+    pub messages: BTreeMap<i64, Message>,
+    /// Older messages exist on the server (scrolling up loads them).
+    pub has_older: bool,
+}
+
+impl Timeline {
+    pub fn last_seq(&self) -> Option<i64> {
+        self.messages.keys().next_back().copied()
+    }
+
+    pub fn first_seq(&self) -> Option<i64> {
+        self.messages.keys().next().copied()
+    }
+}
+
+/// A message typed here and not yet acknowledged by the server. Kept in `localStorage` until acked, and
+/// resent with the same `client_id` after a reconnect or a reload: the server stores it once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    pub client_id: String,
+    pub room_id: i64,
+    pub body: String,
+    pub created_ms: f64,
+    /// When it was last written to an open socket (not persisted: after a reload it is resent).
+    #[serde(skip)]
+    pub sent_ms: Option<f64>,
+    /// Sends that got no ack in time or an error back.
+    pub failures: u32,
+    /// Given up until the user presses "retry".
+    pub failed: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Typist {
+    pub user: User,
+    pub until_ms: f64,
+}
+
+/// The app's state; `Copy`, provided as context. Coarse signals: a chat screen holds hundreds of
+/// messages, not millions, and one signal per collection keeps the update rules in one place.
+#[derive(Clone, Copy)]
+pub struct Store {
+    pub me: RwSignal<Option<User>>,
+    /// The rooms the user is in.
+    pub rooms: RwSignal<HashMap<i64, Room>>,
+    pub rooms_loaded: RwSignal<bool>,
+    pub timelines: RwSignal<HashMap<i64, Timeline>>,
+    pub typing: RwSignal<HashMap<i64, Vec<Typist>>>,
+    pub online: RwSignal<HashMap<i64, Vec<User>>>,
+    pub outbox: RwSignal<Vec<Pending>>,
+    /// The room on screen, if any.
+    pub open_room: RwSignal<Option<i64>>,
+}
+
+impl Store {
+    pub fn new() -> Self {
+        Store {
+            me: RwSignal::new(None),
+            rooms: RwSignal::new(HashMap::new()),
+            rooms_loaded: RwSignal::new(false),
+            timelines: RwSignal::new(HashMap::new()),
+            typing: RwSignal::new(HashMap::new()),
+            online: RwSignal::new(HashMap::new()),
+            outbox: RwSignal::new(Vec::new()),
+            open_room: RwSignal::new(None),
+        }
+    }
+
+    /// Forgets everything of the previous user and loads this user's outbox.
+    pub fn reset(&self, me: Option<User>) {
+        let outbox = me.as_ref().map(|u| read_outbox(u.id)).unwrap_or_default();
+        self.me.set(me);
+        self.rooms.set(HashMap::new());
+        self.rooms_loaded.set(false);
+        self.timelines.set(HashMap::new());
+        self.typing.set(HashMap::new());
+        self.online.set(HashMap::new());
+        self.outbox.set(outbox);
+    }
+
+    fn my_id(&self) -> Option<i64> {
+        self.me.with_untracked(|m| m.as_ref().map(|u| u.id))
+    }
+
+    /// Replaces the room list (after a fetch), keeping what the socket learnt in the meantime.
+    pub fn set_rooms(&self, rooms: Vec<Room>) {
+        self.rooms.update(|known| {
+            let mut fresh: HashMap<i64, Room> = rooms.into_iter().map(|r| (r.id, r)).collect();
+            for (id, room) in fresh.iter_mut() {
+                if let Some(old) = known.get(id)
+                    && last_seq_of(old) > last_seq_of(room)
+                {
+                    *room = old.clone();
+                }
+            }
+            *known = fresh;
+        });
+        self.rooms_loaded.set(true);
+    }
+
+    pub fn upsert_room(&self, room: Room) {
+        self.rooms.update(|rooms| {
+            rooms.insert(room.id, room);
+        });
+    }
+
+    /// The highest seq this client has accounted for in a room: what `subscribe` sends as `since`.
+    pub fn known_seq(&self, room_id: i64) -> i64 {
+        let from_room = self.rooms.with_untracked(|r| r.get(&room_id).map(last_seq_of).unwrap_or(0));
+        let from_timeline =
+            self.timelines.with_untracked(|t| t.get(&room_id).and_then(Timeline::last_seq).unwrap_or(0));
+        from_room.max(from_timeline)
+    }
+
+    /// A new message from the socket (live or replayed) or an ack: stored once, counted unread once.
+    pub fn add_message(&self, message: Message) {
+        let room_id = message.room_id;
+        let is_new = message.seq > self.known_seq(room_id);
+        let mine = Some(message.author.id) == self.my_id();
+        if mine && let Some(client_id) = &message.client_id {
+            self.outbox.update(|o| o.retain(|p| &p.client_id != client_id));
+        }
+        self.typing.update(|t| {
+            if let Some(list) = t.get_mut(&room_id) {
+                list.retain(|typist| typist.user.id != message.author.id);
+            }
+        });
+        self.timelines.update(|t| {
+            if let Some(timeline) = t.get_mut(&room_id) {
+                timeline.messages.insert(message.seq, message.clone());
+            }
+        });
+        if is_new {
+            self.rooms.update(|rooms| {
+                if let Some(room) = rooms.get_mut(&room_id) {
+                    if mine {
+                        room.last_read_seq = room.last_read_seq.max(message.seq);
+                        room.unread_count = 0;
+                    } else if message.seq > room.last_read_seq && !message.deleted {
+                        room.unread_count += 1;
+                    }
+                    room.last_message = Some(message);
+                }
+            });
+        }
+    }
+
+    /// A page of history from REST, merged by seq.
+    pub fn add_page(&self, room_id: i64, messages: Vec<Message>, older_page: Option<bool>) {
+        self.timelines.update(|t| {
+            let timeline = t.entry(room_id).or_default();
+            for m in messages {
+                timeline.messages.insert(m.seq, m);
+            }
+            if let Some(has_older) = older_page {
+                timeline.has_older = has_older;
+            }
+        });
+        let newest =
+            self.timelines.with_untracked(|t| t.get(&room_id).and_then(|tl| tl.messages.values().last().cloned()));
+        if let Some(newest) = newest {
+            self.rooms.update(|rooms| {
+                if let Some(room) = rooms.get_mut(&room_id)
+                    && newest.seq > last_seq_of(room)
+                {
+                    room.last_message = Some(newest);
+                }
+            });
+        }
+    }
+
+    pub fn update_message(&self, message: Message) {
+        let room_id = message.room_id;
+        self.timelines.update(|t| {
+            if let Some(timeline) = t.get_mut(&room_id) {
+                timeline.messages.insert(message.seq, message.clone());
+            }
+        });
+        self.rooms.update(|rooms| {
+            if let Some(room) = rooms.get_mut(&room_id)
+                && room.last_message.as_ref().is_some_and(|m| m.seq == message.seq)
+            {
+                room.last_message = Some(message);
+            }
+        });
+    }
+
+    pub fn delete_message(&self, room_id: i64, seq: i64) {
+        let erase = |m: &mut Message| {
+            m.deleted = true;
+            m.body.clear();
+        };
+        self.timelines.update(|t| {
+            if let Some(m) = t.get_mut(&room_id).and_then(|tl| tl.messages.get_mut(&seq)) {
+                erase(m);
+            }
+        });
+        self.rooms.update(|rooms| {
+            if let Some(m) = rooms.get_mut(&room_id).and_then(|r| r.last_message.as_mut()).filter(|m| m.seq == seq) {
+                erase(m);
+            }
+        });
+    }
+
+    /// Moves the read marker forward (never back); returns whether it moved.
+    pub fn mark_read(&self, room_id: i64, seq: i64) -> bool {
+        let mut moved = false;
+        self.rooms.update(|rooms| {
+            if let Some(room) = rooms.get_mut(&room_id)
+                && seq > room.last_read_seq
+            {
+                room.last_read_seq = seq;
+                room.unread_count =
+                    if seq >= last_seq_of(room) { 0 } else { room.unread_count.min(last_seq_of(room) - seq) };
+                moved = true;
+            }
+        });
+        moved
+    }
+
+    pub fn set_typing(&self, room_id: i64, user: User) {
+        if Some(user.id) == self.my_id() {
+            return;
+        }
+        self.typing.update(|t| {
+            let list = t.entry(room_id).or_default();
+            list.retain(|typist| typist.user.id != user.id);
+            list.push(Typist { user, until_ms: now_ms() + TYPING_MS });
+        });
+    }
+
+    /// Drops typing indicators whose 5 seconds are over.
+    pub fn expire_typing(&self) {
+        let now = now_ms();
+        let stale = self.typing.with_untracked(|t| t.values().flatten().any(|typist| typist.until_ms <= now));
+        if stale {
+            self.typing.update(|t| t.values_mut().for_each(|list| list.retain(|typist| typist.until_ms > now)));
+        }
+    }
+
+    pub fn set_online(&self, room_id: i64, users: Vec<User>) {
+        self.online.update(|o| {
+            o.insert(room_id, users);
+        });
+    }
+
+    pub fn presence_changed(&self, room_id: i64, user: User, online: bool) {
+        self.online.update(|o| {
+            let list = o.entry(room_id).or_default();
+            list.retain(|u| u.id != user.id);
+            if online {
+                list.push(user);
+                list.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+            }
+        });
+    }
+
+    pub fn queue(&self, pending: Pending) {
+        self.outbox.update(|o| o.push(pending));
+        self.save_outbox();
+    }
+
+    pub fn update_pending(&self, client_id: &str, change: impl FnOnce(&mut Pending)) {
+        self.outbox.update(|o| {
+            if let Some(p) = o.iter_mut().find(|p| p.client_id == client_id) {
+                change(p);
+            }
+        });
+        self.save_outbox();
+    }
+
+    pub fn discard_pending(&self, client_id: &str) {
+        self.outbox.update(|o| o.retain(|p| p.client_id != client_id));
+        self.save_outbox();
+    }
+
+    /// Writes the outbox to `localStorage`, so a reload resends what was not acknowledged.
+    pub fn save_outbox(&self) {
+        let Some(me) = self.my_id() else { return };
+        let Some(storage) = local_storage() else { return };
+        let json = self.outbox.with_untracked(|o| serde_json::to_string(o).unwrap_or_default());
+        // Full or disabled storage: the outbox then lives as long as the tab.
+        let _ = storage.set_item(&outbox_key(me), &json);
+    }
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The seq of a room's last message (0 for an empty room).
+pub fn last_seq_of(room: &Room) -> i64 {
+    room.last_message.as_ref().map_or(0, |m| m.seq)
+}
+
+fn outbox_key(user_id: i64) -> String {
+    format!("chat.outbox.{user_id}")
+}
+
+fn read_outbox(user_id: i64) -> Vec<Pending> {
+    local_storage()
+        .and_then(|s| s.get_item(&outbox_key(user_id)).ok().flatten())
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default()
+}
