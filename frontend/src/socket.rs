@@ -74,8 +74,10 @@ struct Inner {
 #[derive(Clone, Copy)]
 pub struct Socket {
     pub state: RwSignal<ConnState>,
-    /// Times of reconnects made so far (shown nowhere; tests and curious people read `data-reconnects`).
+    /// Connections lost so far, and the close code of the last one (shown nowhere; tests and curious
+    /// people read the banner's `data-reconnects` and `data-last-close`).
     pub reconnects: RwSignal<u32>,
+    pub last_close: RwSignal<Option<u16>>,
     inner: StoredValue<Inner, LocalStorage>,
     store: Store,
     api: Api,
@@ -87,6 +89,7 @@ impl Socket {
         let socket = Socket {
             state: RwSignal::new(ConnState::Idle),
             reconnects: RwSignal::new(0),
+            last_close: RwSignal::new(None),
             inner: StoredValue::new_local(Inner {
                 ws: None,
                 generation: 0,
@@ -203,6 +206,7 @@ impl Socket {
             return;
         }
         self.reconnects.update(|n| *n += 1);
+        self.last_close.set(Some(code));
         match code {
             close::TOKEN_EXPIRED => {
                 let socket = *self;

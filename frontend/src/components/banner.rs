@@ -27,7 +27,8 @@ pub fn ConnectionBanner() -> impl IntoView {
     };
     view! {
         <div class="banner" role="status" aria-live="polite" data-state=state_name
-            data-reconnects=move || socket.reconnects.get().to_string()>
+            data-reconnects=move || socket.reconnects.get().to_string()
+            data-last-close=move || socket.last_close.get().map(|c| c.to_string())>
             <span class="dot" aria-hidden="true"></span>
             <span class="banner-text">{text}</span>
             <Show when=move || matches!(socket.state.get(), ConnState::Waiting { .. })>
