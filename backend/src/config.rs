@@ -1,9 +1,11 @@
 //! Configuration: one struct read from the environment (and a `.env` file), with defaults that run
 //! with nothing installed: SQLite in `DATA_DIR`, in-process fan-out, a generated JWT secret.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
+
+use ipnet::IpNet;
 
 /// Everything the server needs to start. `Default` is what `make run` uses with an empty environment.
 #[derive(Clone, Debug)]
@@ -33,6 +35,88 @@ pub struct Config {
     pub log_json: bool,
     /// On SIGTERM, sockets are closed with 1012 spread over this window (`DRAIN_SECONDS`).
     pub drain: Duration,
+    /// Request rates allowed per user, per client address, and for login and registration.
+    pub rate_limits: RateLimits,
+    /// Peers whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`: addresses or CIDR blocks);
+    /// empty: the client address is always the peer's.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// The request rates of `RATE_LIMIT_*`; `None` switches a limit off. Defaults are for people
+/// and well-behaved bots; a load test raises them explicitly (see `bench/`).
+#[derive(Clone, Debug)]
+pub struct RateLimits {
+    /// API requests per authenticated user, whatever the address (`RATE_LIMIT_USER`).
+    pub per_user: Option<Rate>,
+    /// API requests per client address, signed in or not (`RATE_LIMIT_ADDRESS`).
+    pub per_address: Option<Rate>,
+    /// Login attempts per client address, and separately per username (`RATE_LIMIT_LOGIN`):
+    /// password guessing gets 10 a minute whether it spreads over names or over addresses.
+    pub login: Option<Rate>,
+    /// Registrations per client address (`RATE_LIMIT_REGISTER`).
+    pub register: Option<Rate>,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            per_user: Some(Rate::per_minute(1200)),
+            per_address: Some(Rate::per_minute(3000)),
+            login: Some(Rate::per_minute(10)),
+            register: Some(Rate::per_minute(20)),
+        }
+    }
+}
+
+impl RateLimits {
+    /// No limit at all (for tests that measure something else).
+    pub fn off() -> RateLimits {
+        RateLimits { per_user: None, per_address: None, login: None, register: None }
+    }
+}
+
+/// `limit` requests per `period`, written `10/min` (also `/s`, `/h`, or `off`). Up to `limit`
+/// may come at once; after that they are let through as the period allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate {
+    pub limit: u32,
+    pub period: Duration,
+}
+
+impl Rate {
+    pub const fn per_minute(limit: u32) -> Rate {
+        Rate { limit, period: Duration::from_secs(60) }
+    }
+
+    /// `10/min`, `50/s`, `1000/h`; `off` (or `0`) is `None`.
+    pub fn parse(text: &str) -> Result<Option<Rate>, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("off") || text == "0" {
+            return Ok(None);
+        }
+        let (limit, unit) = text.split_once('/').ok_or_else(|| format!("{text:?}: expected N/s, N/min, N/h or off"))?;
+        let limit: u32 = limit.trim().parse().map_err(|e| format!("{text:?}: {e}"))?;
+        let period = match unit.trim() {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "m" | "min" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            other => return Err(format!("{text:?}: unknown period {other:?} (s, min or h)")),
+        };
+        Ok((limit > 0).then_some(Rate { limit, period }))
+    }
+}
+
+/// `TRUSTED_PROXIES`: `10.0.0.5, 172.16.0.0/12`; a bare address is a block of one.
+fn parse_networks(text: &str) -> Result<Vec<IpNet>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("{s:?} is not an address or a CIDR block"))
+        })
+        .collect()
 }
 
 impl Default for Config {
@@ -50,6 +134,8 @@ impl Default for Config {
             db_pool_size: None,
             log_json: false,
             drain: Duration::from_secs(10),
+            rate_limits: RateLimits::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -93,6 +179,17 @@ impl Config {
             db_pool_size: parse_var("DB_POOL_SIZE")?,
             log_json: var("LOG_FORMAT").is_some_and(|v| v.eq_ignore_ascii_case("json")),
             drain: parse_var("DRAIN_SECONDS")?.map(Duration::from_secs).unwrap_or(defaults.drain),
+            rate_limits: RateLimits {
+                per_user: rate_var("RATE_LIMIT_USER", defaults.rate_limits.per_user)?,
+                per_address: rate_var("RATE_LIMIT_ADDRESS", defaults.rate_limits.per_address)?,
+                login: rate_var("RATE_LIMIT_LOGIN", defaults.rate_limits.login)?,
+                register: rate_var("RATE_LIMIT_REGISTER", defaults.rate_limits.register)?,
+            },
+            trusted_proxies: var("TRUSTED_PROXIES")
+                .map(|v| parse_networks(&v))
+                .transpose()
+                .map_err(|problem| ConfigError { name: "TRUSTED_PROXIES", problem })?
+                .unwrap_or_default(),
         })
     }
 }
@@ -102,6 +199,13 @@ fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+fn rate_var(name: &'static str, default: Option<Rate>) -> Result<Option<Rate>, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => Rate::parse(&v).map_err(|problem| ConfigError { name, problem }),
+    }
+}
+
 fn parse_var<T: std::str::FromStr>(name: &'static str) -> Result<Option<T>, ConfigError>
 where
     T::Err: std::fmt::Display,
@@ -109,4 +213,29 @@ where
     var(name)
         .map(|v| v.trim().parse::<T>().map_err(|e| ConfigError { name, problem: format!("{v:?}: {e}") }))
         .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(Rate::parse("10/min"), Ok(Some(Rate::per_minute(10))));
+        assert_eq!(Rate::parse(" 50 / s "), Ok(Some(Rate { limit: 50, period: Duration::from_secs(1) })));
+        assert_eq!(Rate::parse("off"), Ok(None));
+        assert_eq!(Rate::parse("0/min"), Ok(None));
+        assert!(Rate::parse("10").is_err());
+        assert!(Rate::parse("10/week").is_err());
+        assert!(Rate::parse("x/min").is_err());
+    }
+
+    #[test]
+    fn proxies_parse() {
+        let nets = parse_networks("10.0.0.5, 172.16.0.0/12,::1").unwrap();
+        assert_eq!(nets.len(), 3);
+        assert!(nets[0].contains(&"10.0.0.5".parse::<IpAddr>().unwrap()));
+        assert!(nets[1].contains(&"172.20.1.1".parse::<IpAddr>().unwrap()));
+        assert!(parse_networks("nginx").is_err());
+    }
 }

@@ -40,6 +40,10 @@ pub enum ApiError {
     /// 422 `validation_failed`: well-formed but breaking the rules, one entry per field.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// 429 `rate_limited`: too many requests; `Retry-After` says when to try again (the
+    /// `RateLimit-*` headers are added by `http::rate_limit`).
+    #[error("rate limited for {retry_after:?}")]
+    RateLimited { retry_after: std::time::Duration },
     /// 503 `service_unavailable`: the database is unreachable or saturated; retry shortly.
     #[error("{detail}")]
     Unavailable { detail: String },
@@ -117,6 +121,11 @@ impl ApiError {
             ApiError::Validation(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "The request breaks a rule: see errors.".into())
             }
+            ApiError::RateLimited { retry_after } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("Too many requests: retry in {} s.", retry_after.as_secs_f64().ceil().max(1.0)),
+            ),
             ApiError::Unavailable { detail } => {
                 (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", detail.clone())
             }
@@ -185,6 +194,10 @@ impl ResponseError for ApiError {
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, RETRY_AFTER_UNAVAILABLE.to_string()));
+        }
+        if let ApiError::RateLimited { retry_after } = self {
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response.insert_header((header::RETRY_AFTER, seconds.max(1).to_string()));
         }
         response.json(body)
     }

@@ -91,7 +91,13 @@ impl Application {
         let addr = listener.local_addr().map_err(|source| StartupError::Bind { addr: config.bind_addr, source })?;
         tracing::info!(database = db.backend().name(), "listening on http://{addr}");
         let drain = config.drain;
+        let limits = http::rate_limit::RateLimitService::new(
+            &config.rate_limits,
+            config.trusted_proxies.clone(),
+            realtime.redis.clone(),
+        );
         let state = web::Data::new(AppState {
+            limits,
             keys: JwtKeys::new(&secret, config.access_token_ttl),
             metrics: telemetry::metrics_handle(),
             realtime: Arc::clone(&realtime),
@@ -157,7 +163,12 @@ fn app(
         .wrap(from_fn(telemetry::record_request))
         .wrap(TracingLogger::<telemetry::RequestSpan>::new())
         .configure(http::ops::configure)
-        .service(web::scope("/api/v1").configure(http::configure_api).default_service(web::to(http::not_found)))
+        .service(
+            web::scope("/api/v1")
+                .wrap(from_fn(http::rate_limit::per_address))
+                .configure(http::configure_api)
+                .default_service(web::to(http::not_found)),
+        )
         .route("/docs", web::get().to(|| async { redirect("/docs/") }))
         .service(
             SwaggerUi::new("/docs/{_:.*}")

@@ -1,7 +1,9 @@
 //! The OpenAPI document, generated from the handlers' annotations. The committed
 //! `openapi/openapi.json` must equal [`ApiDoc::json`]; `make openapi` rewrites it.
 
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Object, Ref, RefOr, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::{auth, messages, ops, rooms, tokens};
@@ -14,7 +16,10 @@ use crate::http::{auth, messages, ops, rooms, tokens};
         description = "REST API of the chat service. Every error is `application/problem+json` (RFC 9457) \
 with a stable `code`. Authenticate with `Authorization: Bearer <token>`: a user's access token (JWT) \
 from `/auth/login`, or an API token from `/tokens` limited to its scopes. The WebSocket gateway \
-is described in `openapi/asyncapi.yaml`.",
+is described in `openapi/asyncapi.yaml`. Every `/api/v1` request counts against rate limits (per client \
+address, per user, and tighter ones for login and registration): responses carry `RateLimit-Limit`, \
+`RateLimit-Remaining` and `RateLimit-Reset` (seconds) for the tightest one, and a request over a limit \
+gets 429 `rate_limited` with `Retry-After`.",
         license(name = "MIT", identifier = "MIT"),
     ),
     servers((url = "/", description = "This server")),
@@ -31,7 +36,7 @@ is described in `openapi/asyncapi.yaml`.",
     // parameter (`IntoParams`) refers to: without this the `$ref` of `GET /rooms?scope=` dangles, and
     // openapi-typescript refuses the document.
     components(schemas(crate::domain::rooms::ListScope)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &RateLimited),
     security(("bearer" = [])),
     tags(
         (name = "auth", description = "Accounts and sessions"),
@@ -56,6 +61,40 @@ impl Modify for BearerAuth {
                 .into(),
         );
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The 429 of every rate-limited operation (all of `/api/v1`), defined once in
+/// `components.responses` and referred to from each operation.
+struct RateLimited;
+
+impl Modify for RateLimited {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let seconds = |text: &str| {
+            HeaderBuilder::new().schema(Object::with_type(Type::Integer)).description(Some(text.to_owned())).build()
+        };
+        let response = ResponseBuilder::new()
+            .description("`rate_limited`: too many requests; retry after `Retry-After` seconds")
+            .header("Retry-After", seconds("Seconds to wait before retrying"))
+            .header("RateLimit-Limit", seconds("Requests allowed in the window of the tightest limit"))
+            .header("RateLimit-Remaining", seconds("Requests left in it (0 here)"))
+            .header("RateLimit-Reset", seconds("Seconds until it allows requests again"))
+            .content(
+                "application/problem+json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+            )
+            .build();
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.responses.insert("RateLimited".into(), RefOr::T(response));
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/v1/") || path == "/api/v1/openapi.json" {
+                continue;
+            }
+            let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+            for operation in operations.into_iter().flatten() {
+                operation.responses.responses.insert("429".into(), RefOr::Ref(Ref::from_response_name("RateLimited")));
+            }
+        }
     }
 }
 

@@ -1,10 +1,11 @@
 //! `/auth/*` and `/me`: accounts and sessions.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chat_api::{LoginRequest, Problem, RefreshRequest, RegisterRequest, TokenResponse, User};
 
 use super::State;
 use super::caller::Caller;
+use super::rate_limit::Limit;
 use crate::domain::credentials::{hash_password, verify_password, verify_password_of_nobody};
 use crate::domain::users::{self, Registration};
 use crate::error::ApiError;
@@ -27,7 +28,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`, with `errors`", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn register(state: State, body: web::Json<RegisterRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn register(
+    state: State,
+    req: HttpRequest,
+    body: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    state.limits.enforce_per_address(&req, Limit::Register).await?;
     let registration = Registration::parse(body.into_inner())?;
     let password = registration.password.clone();
     // Hashing is deliberately slow: keep it off the async workers and out of the database writer.
@@ -52,8 +58,16 @@ pub async fn register(state: State, body: web::Json<RegisterRequest>) -> Result<
         (status = 401, description = "`invalid_credentials`: the same answer whether the user is unknown or the password wrong",
             body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn login(state: State, body: web::Json<LoginRequest>) -> Result<web::Json<TokenResponse>, ApiError> {
+pub async fn login(
+    state: State,
+    req: HttpRequest,
+    body: web::Json<LoginRequest>,
+) -> Result<web::Json<TokenResponse>, ApiError> {
     let LoginRequest { username, password } = body.into_inner();
+    // Both count every attempt: guesses spread over many names from one address, or over many
+    // addresses at one name, are each held to the login rate.
+    state.limits.enforce_per_address(&req, Limit::LoginPerAddress).await?;
+    state.limits.enforce(&req, Limit::LoginPerUsername, &username.trim().to_lowercase()).await?;
     let found = state.db.read(move |conn| users::find_with_password(conn, &username)).await?;
     let user = web::block(move || match found {
         Some((user, hash)) if verify_password(&hash, &password) => Some(user),

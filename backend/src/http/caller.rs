@@ -10,6 +10,7 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use chat_api::Scope;
 
 use super::State;
+use super::rate_limit::Limit;
 use crate::domain::api_tokens;
 use crate::domain::credentials::API_TOKEN_PREFIX;
 use crate::error::ApiError;
@@ -68,11 +69,14 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = bearer_token(req).map(str::to_owned);
         let state = req.app_data::<State>().cloned();
+        let req = req.clone();
         Box::pin(async move {
             let token = token?;
             // Unwrap-free: the state is registered by `Application::build` for every route.
             let state = state.ok_or_else(|| ApiError::internal(std::io::Error::other("no app state")))?;
-            authenticate_bearer(&state, token).await
+            let caller = authenticate_bearer(&state, token).await?;
+            state.limits.enforce(&req, Limit::PerUser, &caller.user_id.to_string()).await?;
+            Ok(caller)
         })
     }
 }

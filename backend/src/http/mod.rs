@@ -5,6 +5,7 @@ pub mod auth;
 pub mod caller;
 pub mod messages;
 pub mod ops;
+pub mod rate_limit;
 pub mod rooms;
 pub mod spa;
 pub mod tokens;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub realtime: std::sync::Arc<crate::ws::Realtime>,
     pub writer: crate::domain::message_writer::MessageWriter,
+    /// Request rate limits (per address, per user, login, register).
+    pub limits: std::sync::Arc<rate_limit::RateLimitService>,
     /// The browser app, when `STATIC_DIR` is set.
     pub spa: Option<spa::Spa>,
 }

@@ -45,6 +45,8 @@ pub struct Realtime {
     pub broker: Broker,
     pub tickets: TicketStore,
     pub presence: Presence,
+    /// The Redis command pool, when `REDIS_URL` is set (rate limits share their counters there).
+    pub redis: Option<deadpool_redis::Pool>,
     next_connection: AtomicU64,
     /// Set on SIGTERM: new sockets are refused, `/readyz` answers 503.
     draining: AtomicBool,
@@ -60,6 +62,7 @@ impl Realtime {
                 tickets: TicketStore::in_process(),
                 presence: Presence::Local(Arc::clone(&hub)),
                 hub,
+                redis: None,
                 next_connection: AtomicU64::new(1),
                 draining: AtomicBool::new(false),
             },
@@ -72,6 +75,7 @@ impl Realtime {
                     tickets: TicketStore::Redis(link.pool().clone()),
                     presence: Presence::Redis { hub: Arc::clone(&hub), pool: link.pool().clone(), node_id },
                     hub,
+                    redis: Some(link.pool().clone()),
                     next_connection: AtomicU64::new(1),
                     draining: AtomicBool::new(false),
                 }

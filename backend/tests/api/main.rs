@@ -75,6 +75,7 @@ mod errors;
 mod helpers;
 mod messages;
 mod ops;
+mod rate_limits;
 mod rooms;
 mod tokens;
 mod topology;

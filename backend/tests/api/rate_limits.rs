@@ -1,0 +1,183 @@
+//! Rate limits (`CONTRACT.md`, Errors): 429 problem+json `rate_limited` with `Retry-After`, and
+//! `RateLimit-Limit` / `-Remaining` / `-Reset` on every response of a limited endpoint. Login is
+//! held to 10 a minute per client address and per username by default; the API per user and per
+//! address; the client address is the peer, or `X-Forwarded-For` from a trusted proxy only. Shared
+//! by every node through Redis, and still enforced (per node) while Redis is down.
+
+use std::time::Duration;
+
+use backend::config::{Config, Rate, RateLimits};
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+
+use crate::cluster::{Cluster, NodeOptions};
+use crate::helpers::{TestApp, TestDb, expect_json, expect_problem};
+
+db_tests!(login_brute_force_is_refused_with_429_and_the_headers, rate_limit_headers_are_on_every_api_response);
+
+/// The default login limit, as documented.
+const LOGIN_PER_MINUTE: u64 = 10;
+
+fn header(resp: &Response, name: &str) -> Option<u64> {
+    resp.headers().get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
+}
+
+/// Asserts a 429 `rate_limited` problem with `Retry-After` and the `RateLimit-*` headers.
+async fn expect_rate_limited(resp: Response, limit: u64) -> Value {
+    let retry_after = header(&resp, "retry-after").expect("Retry-After on a 429");
+    assert!((1..=60).contains(&retry_after), "Retry-After {retry_after} is a wait in seconds");
+    assert_eq!(header(&resp, "ratelimit-limit"), Some(limit));
+    assert_eq!(header(&resp, "ratelimit-remaining"), Some(0));
+    let reset = header(&resp, "ratelimit-reset").expect("RateLimit-Reset on a 429");
+    assert!((1..=60).contains(&reset), "RateLimit-Reset {reset}");
+    let body = expect_problem(resp, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(body["code"], "rate_limited", "{body}");
+    body
+}
+
+async fn login_from(app: &TestApp, address: Option<&str>, username: &str, password: &str) -> Response {
+    let mut req =
+        app.client.post(app.url("/api/v1/auth/login")).json(&json!({"username": username, "password": password}));
+    if let Some(address) = address {
+        req = req.header("X-Forwarded-For", address);
+    }
+    req.send().await.expect("send the login")
+}
+
+async fn login_brute_force_is_refused_with_429_and_the_headers(app: TestApp) {
+    let alice = app.new_user().await;
+    for attempt in 1..=LOGIN_PER_MINUTE {
+        let resp = app.login(&alice.username, "wrong password").await;
+        assert_eq!(header(&resp, "ratelimit-limit"), Some(LOGIN_PER_MINUTE), "attempt {attempt}");
+        assert_eq!(header(&resp, "ratelimit-remaining"), Some(LOGIN_PER_MINUTE - attempt), "attempt {attempt}");
+        assert!(header(&resp, "ratelimit-reset").is_some(), "attempt {attempt}");
+        expect_problem(resp, StatusCode::UNAUTHORIZED).await;
+    }
+    // The next guess, and even the right password, wait.
+    expect_rate_limited(app.login(&alice.username, "wrong password").await, LOGIN_PER_MINUTE).await;
+    expect_rate_limited(app.login(&alice.username, &alice.password).await, LOGIN_PER_MINUTE).await;
+    // X-Forwarded-For from an untrusted peer (the default: no trusted proxies) changes nothing.
+    let spoofed = login_from(&app, Some("198.51.100.77"), &alice.username, &alice.password).await;
+    expect_rate_limited(spoofed, LOGIN_PER_MINUTE).await;
+    // The rest of the API is not the login limit: alice's session still works.
+    expect_json(app.me(&alice.token).await, StatusCode::OK).await;
+}
+
+async fn rate_limit_headers_are_on_every_api_response(app: TestApp) {
+    let alice = app.new_user().await;
+    let me = app.me(&alice.token).await;
+    let limit = header(&me, "ratelimit-limit").expect("RateLimit-Limit on GET /me");
+    let remaining = header(&me, "ratelimit-remaining").expect("RateLimit-Remaining on GET /me");
+    assert!(remaining < limit, "{remaining} < {limit}");
+    assert!(header(&me, "ratelimit-reset").is_some());
+    assert!(me.headers().get("retry-after").is_none(), "Retry-After only on a 429");
+    // Errors too: an unknown route, a bad token.
+    for resp in [app.get("/api/v1/nothing-here", None).await, app.me("not-a-token").await] {
+        assert!(header(&resp, "ratelimit-limit").is_some(), "{}", resp.status());
+    }
+}
+
+fn behind_a_proxy(config: &mut Config) {
+    config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+}
+
+/// Guesses from one address at one name use up both limits; another address at another name is
+/// unaffected, and a second address does not reset the name's.
+#[tokio::test]
+async fn login_limits_are_per_address_and_per_username() {
+    let app = TestApp::spawn_with(TestDb::Sqlite, behind_a_proxy).await;
+    let (alice, bob) = (app.new_user().await, app.new_user().await);
+    let (attacker, elsewhere) = ("198.51.100.1", "198.51.100.2");
+    for _ in 0..LOGIN_PER_MINUTE {
+        let resp = login_from(&app, Some(attacker), &alice.username, "guess").await;
+        expect_problem(resp, StatusCode::UNAUTHORIZED).await;
+    }
+    // The attacker's address is spent, for any name.
+    expect_rate_limited(login_from(&app, Some(attacker), &bob.username, &bob.password).await, LOGIN_PER_MINUTE).await;
+    // alice's name is spent, from any address.
+    let resp = login_from(&app, Some(elsewhere), &alice.username, &alice.password).await;
+    expect_rate_limited(resp, LOGIN_PER_MINUTE).await;
+    // bob, elsewhere: untouched (one attempt used of this address's ten).
+    let resp = login_from(&app, Some(elsewhere), &bob.username, &bob.password).await;
+    assert_eq!(header(&resp, "ratelimit-remaining"), Some(LOGIN_PER_MINUTE - 2), "elsewhere: alice's try, bob's");
+    expect_json(resp, StatusCode::OK).await;
+    // Names are one user whatever their case.
+    let upper = login_from(&app, Some("198.51.100.3"), &alice.username.to_uppercase(), &alice.password).await;
+    expect_rate_limited(upper, LOGIN_PER_MINUTE).await;
+}
+
+/// Registration per address, the API per user (whichever credential) and per address.
+#[tokio::test]
+async fn register_user_and_address_limits() {
+    let app = TestApp::spawn_with(TestDb::Sqlite, |config| {
+        behind_a_proxy(config);
+        config.rate_limits = RateLimits {
+            register: Some(Rate::per_minute(3)),
+            per_user: Some(Rate::per_minute(6)),
+            per_address: Some(Rate::per_minute(12)),
+            ..RateLimits::default()
+        };
+    })
+    .await;
+    let register = |address: &'static str| {
+        let body = json!({"username": crate::helpers::random_username(), "password": "long enough password"});
+        app.client.post(app.url("/api/v1/auth/register")).header("X-Forwarded-For", address).json(&body).send()
+    };
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        let body = expect_json(register("192.0.2.1").await.unwrap(), StatusCode::CREATED).await;
+        tokens.push(body["access_token"].as_str().unwrap().to_owned());
+    }
+    expect_rate_limited(register("192.0.2.1").await.unwrap(), 3).await;
+    expect_json(register("192.0.2.2").await.unwrap(), StatusCode::CREATED).await;
+
+    // Per user: 6 a minute (after registering, which is not an authenticated request).
+    let me = |token: &str, address: &str| {
+        app.client.get(app.url("/api/v1/me")).bearer_auth(token).header("X-Forwarded-For", address).send()
+    };
+    for i in 1..=6u64 {
+        let resp = me(&tokens[0], "192.0.2.10").await.unwrap();
+        assert_eq!(header(&resp, "ratelimit-remaining"), Some(6 - i), "the user's is the tightest");
+        expect_json(resp, StatusCode::OK).await;
+    }
+    // From another address the same user is still limited; another user is not.
+    expect_rate_limited(me(&tokens[0], "192.0.2.11").await.unwrap(), 6).await;
+    expect_json(me(&tokens[1], "192.0.2.10").await.unwrap(), StatusCode::OK).await;
+
+    // Per address: 12 a minute, whoever asks; 192.0.2.10 has used 7, and 5 more make 12.
+    for _ in 0..5 {
+        expect_json(me(&tokens[2], "192.0.2.10").await.unwrap(), StatusCode::OK).await;
+    }
+    let resp = app.client.get(app.url("/api/v1/rooms")).header("X-Forwarded-For", "192.0.2.10").send().await.unwrap();
+    expect_rate_limited(resp, 12).await;
+}
+
+/// Two processes on one Redis share the login limit; with Redis gone each still limits alone.
+#[tokio::test]
+async fn the_login_limit_is_shared_by_the_nodes_through_redis() {
+    let Some(mut cluster) = Cluster::start(2, NodeOptions::default()).await else { return };
+    let alice = cluster.app(0).new_user().await;
+    for attempt in 0..LOGIN_PER_MINUTE {
+        let node = cluster.app((attempt % 2) as usize);
+        let resp = node.login(&alice.username, "guess").await;
+        assert_eq!(header(&resp, "ratelimit-remaining"), Some(LOGIN_PER_MINUTE - attempt - 1), "{}", cluster.logs());
+        expect_problem(resp, StatusCode::UNAUTHORIZED).await;
+    }
+    for i in 0..2 {
+        expect_rate_limited(cluster.app(i).login(&alice.username, &alice.password).await, LOGIN_PER_MINUTE).await;
+    }
+
+    // Redis down: logins are answered (not 503), counted by each node on its own.
+    cluster.redis.kill();
+    let bob = "nobody-like-bob";
+    let mut statuses = Vec::new();
+    for _ in 0..=LOGIN_PER_MINUTE {
+        let resp = tokio::time::timeout(Duration::from_secs(5), cluster.app(1).login(bob, "guess"))
+            .await
+            .expect("a login is answered while Redis is down");
+        statuses.push(resp.status().as_u16());
+    }
+    assert!(statuses[..LOGIN_PER_MINUTE as usize].iter().all(|&s| s == 401), "{statuses:?}\n{}", cluster.logs());
+    assert_eq!(statuses[LOGIN_PER_MINUTE as usize], 429, "{statuses:?}");
+    cluster.redis.restart().await;
+}
