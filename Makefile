@@ -36,7 +36,7 @@ BENCH_ARGS ?=
 .PHONY: help run test openapi bench fmt clean \
 	lint fmt-check clippy clippy-frontend cargo-test check-postgres \
 	ensure-cargo ensure-rustfmt ensure-clippy ensure-wasm32 ensure-trunk ensure-wasm-bindgen ensure-node-modules \
-	ensure-chromium spa browser-test \
+	ensure-chromium spa browser-test bench-spa screenshots \
 	deploy-check ensure-nginx ensure-deploy-tools
 
 help: ## List the targets
@@ -58,9 +58,19 @@ openapi: ensure-cargo ensure-node-modules ## Regenerate openapi/openapi.json and
 	$(CARGO) run -q -p backend --bin openapi -- openapi/openapi.json
 	$(NODE_BIN)/openapi-typescript openapi/openapi.json --output openapi/typescript/schema.d.ts
 
-bench: ensure-cargo ## Benchmark REST sends, WebSocket fan-out, idle sockets, replay (4-10 min); writes bench/results.md
+bench: ensure-cargo bench-spa ## Benchmark REST sends, fan-out, idle sockets, replay, the app's size and load time (5-12 min); writes bench/results.md
 	$(CARGO) build --release -p backend -p chat-bench
 	$(TARGET_DIR)/release/chat-bench --server-bin $(TARGET_DIR)/release/chat-server $(BENCH_ARGS)
+
+bench-spa: spa ensure-chromium ensure-node-modules ## The app's wasm size and time to the room list in Chromium (1 min); writes bench/results.md
+	$(CARGO) build --release -p backend --bin chat-server
+	CHAT_SERVER_BIN="$(TARGET_DIR)/release/chat-server" STATIC_DIR="$(CURDIR)/frontend/dist" CHROMIUM="$(CHROMIUM)" \
+		node e2e/measure.mjs
+
+screenshots: spa ensure-chromium ensure-node-modules ## Retake docs/screenshots/*.png (the README's pictures of the app)
+	$(CARGO) build -p backend --bin chat-server
+	CHAT_SERVER_BIN="$(TARGET_DIR)/debug/chat-server" STATIC_DIR="$(CURDIR)/frontend/dist" CHROMIUM="$(CHROMIUM)" \
+		node e2e/screenshots.mjs
 
 fmt: ensure-rustfmt ## Format all the code (cargo fmt)
 	$(CARGO) fmt --all

@@ -110,4 +110,110 @@ describe('two people chat', () => {
     await pageB.waitForTimeout(500);
     assert.equal(await badge.count(), 0);
   });
+
+  test('the author edits and deletes a message; the other side sees both', async () => {
+    await pageA.goto(`${server.url}/`);
+    await pageA.locator('.room-item', { hasText: 'general' }).getByRole('link').click();
+    await pageB.locator('.room-item', { hasText: 'general' }).getByRole('link').click();
+    await pageA.locator('#composer-input').fill('typo hre');
+    await pageA.locator('#composer-input').press('Enter');
+    const mine = pageA.locator('.message.mine', { hasText: 'typo hre' });
+    await mine.hover();
+    await mine.getByRole('button', { name: 'Edit' }).click();
+    await pageA.getByLabel('Edit message').fill('typo here');
+    await pageA.getByLabel('Edit message').press('Enter');
+    await pageB.locator('.message', { hasText: 'typo here' }).locator('.edited').waitFor();
+
+    pageA.confirmNext = true;
+    const fixed = pageA.locator('.message.mine', { hasText: 'typo here' });
+    await fixed.hover();
+    await fixed.getByRole('button', { name: 'Delete' }).click();
+    await pageB.locator('.message.deleted', { hasText: 'message deleted' }).waitFor();
+    assert.equal(await pageB.locator('.message .body', { hasText: 'typo here' }).count(), 0);
+    // Bob cannot edit Alice's messages: no buttons on them.
+    assert.equal(await pageB.locator('.message:not(.mine)').getByRole('button', { name: 'Edit' }).count(), 0);
+  });
+
+  test('scrolling up loads older history, in order, without repeats', async () => {
+    const carol = await server.user('carol');
+    const room = await server.api('POST', '/rooms', { token: carol.token, body: { name: 'long history' } });
+    for (let i = 1; i <= 120; i += 1) {
+      await server.api('POST', `/rooms/${room.id}/messages`, { token: carol.token, body: { body: `old ${i}` } });
+    }
+    await pageB.goto(`${server.url}/rooms/${room.id}`); // a deep link into a public room joins it
+    await pageB.locator('.message .body', { hasText: 'old 120' }).waitFor();
+    assert.equal((await bodies(pageB)).length, 50, 'the latest page first');
+    for (let pages = 0; pages < 5 && !(await bodies(pageB)).includes('old 1'); pages += 1) {
+      await pageB.locator('.messages').evaluate((el) => {
+        el.scrollTop = 0;
+      });
+      await pageB.waitForTimeout(400);
+    }
+    const expected = Array.from({ length: 120 }, (_, i) => `old ${i + 1}`);
+    await eventually(async () => (await bodies(pageB)).length === 120, async () => `${(await bodies(pageB)).length} shown`);
+    assert.deepEqual(await bodies(pageB), expected);
+  });
+
+  test('a send the server refuses says why and offers retry', async () => {
+    const room = await server.api('POST', '/rooms', { token: bob.token, body: { name: 'leaving' } });
+    await pageB.goto(`${server.url}/rooms/${room.id}`);
+    await pageB.locator('#composer-input').waitFor();
+    // Bob leaves the room in another tab; this page does not know yet.
+    await server.api('POST', `/rooms/${room.id}/leave`, { token: bob.token });
+    await pageB.locator('#composer-input').fill('are you there?');
+    await pageB.locator('#composer-input').press('Enter');
+    const failed = pageB.locator('.message.pending.failed', { hasText: 'are you there?' });
+    await failed.locator('.status', { hasText: 'Not sent' }).waitFor();
+
+    // Back in the room, "Retry" sends it, once.
+    await server.api('POST', `/rooms/${room.id}/join`, { token: bob.token });
+    await failed.getByRole('button', { name: 'Retry' }).click();
+    await pageB.locator('.message:not(.pending) .body', { hasText: 'are you there?' }).waitFor();
+    const history = await server.api('GET', `/rooms/${room.id}/messages`, { token: bob.token });
+    assert.deepEqual(history.items.map((m) => m.body), ['are you there?']);
+  });
+});
+
+describe('short-lived access tokens', () => {
+  let server;
+  let browser;
+
+  before(async () => {
+    // Access tokens of 4 s: the app refreshes them as it goes, and the server closes sockets whose token
+    // expired (4001), which the app must survive without losing a message.
+    server = await Server.create({ ACCESS_TOKEN_TTL: '4' });
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('the session refreshes itself and the socket survives 4001 closes', async () => {
+    const dave = await server.user('dave');
+    const erin = await server.user('erin');
+    const room = await server.api('POST', '/rooms', { token: dave.token, body: { name: 'ttl' } });
+    const fresh = await server.api('POST', '/auth/login', { body: { username: 'erin', password: erin.password } });
+    await server.api('POST', `/rooms/${room.id}/join`, { token: fresh.access_token });
+    const pageD = await openPage(browser, server);
+    await logIn(pageD, dave);
+    await pageD.locator('.room-item', { hasText: 'ttl' }).getByRole('link').click();
+    const pageE = await openPage(browser, server);
+    await logIn(pageE, erin);
+    await pageE.locator('.room-item', { hasText: 'ttl' }).getByRole('link').click();
+
+    const sent = [];
+    for (let i = 1; i <= 24; i += 1) {
+      sent.push(`t${String(i).padStart(2, '0')}`);
+      await pageD.locator('#composer-input').fill(sent.at(-1));
+      await pageD.locator('#composer-input').press('Enter');
+      await pageD.waitForTimeout(500);
+    }
+    for (const page of [pageD, pageE]) {
+      await eventually(async () => JSON.stringify(await bodies(page)) === JSON.stringify(sent), async () => JSON.stringify(await bodies(page)));
+      assert.equal(await page.locator('.banner').getAttribute('data-last-close'), '4001');
+      assert.ok(page.url().includes('/rooms/'), 'still logged in, still in the room');
+    }
+  });
 });

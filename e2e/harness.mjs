@@ -149,8 +149,15 @@ export async function openPage(browser, server, { width = 1100, height = 750 } =
   const context = await browser.newContext({ viewport: { width, height } });
   const page = await context.newPage();
   page.problems = [];
+  // A test that expects a confirmation sets `page.confirmNext = true`; any other dialog is a problem.
+  page.confirmNext = false;
   page.on('dialog', async (dialog) => {
-    page.problems.push(`dialog: ${dialog.message()}`);
+    if (page.confirmNext && dialog.type() === 'confirm') {
+      page.confirmNext = false;
+      await dialog.accept();
+      return;
+    }
+    page.problems.push(`${dialog.type()}: ${dialog.message()}`);
     await dialog.dismiss();
   });
   page.on('pageerror', (err) => page.problems.push(`page error: ${err.message}`));

@@ -27,6 +27,9 @@ pub struct Auth {
     pub user: User,
     /// When the access token expires, in milliseconds since the epoch (the browser's clock).
     pub expires_at_ms: f64,
+    /// How long access tokens live on this server (`ACCESS_TOKEN_TTL`).
+    #[serde(default)]
+    pub lifetime_ms: f64,
 }
 
 impl Auth {
@@ -36,6 +39,7 @@ impl Auth {
             refresh_token: resp.refresh_token,
             user: resp.user,
             expires_at_ms: now_ms() + resp.expires_in as f64 * 1000.0,
+            lifetime_ms: resp.expires_in as f64 * 1000.0,
         }
     }
 }
@@ -70,6 +74,11 @@ impl Session {
 
     pub fn is_logged_in(&self) -> bool {
         self.auth.with(Option::is_some)
+    }
+
+    /// How much longer the access token is valid (0 when logged out or expired).
+    pub fn fresh_for_ms(&self) -> f64 {
+        self.auth.with_untracked(|a| a.as_ref().map_or(0.0, |a| (a.expires_at_ms - now_ms()).max(0.0)))
     }
 
     pub fn access_token(&self) -> Option<String> {
@@ -118,7 +127,7 @@ impl Session {
         if let Some(stored) = read_stored()
             && stored.refresh_token != mine.refresh_token
             && stored.user.id == mine.user.id
-            && stored.expires_at_ms > now_ms() + REFRESH_AHEAD_MS
+            && stored.expires_at_ms > mine.expires_at_ms
         {
             let token = stored.access_token.clone();
             self.set(Some(stored));
@@ -154,11 +163,15 @@ impl Session {
 
     /// Refreshes a minute before the access token expires, so sockets and calls never see it expire.
     fn schedule_refresh(&self) {
-        let Some(expires_at) = self.auth.with_untracked(|a| a.as_ref().map(|a| a.expires_at_ms)) else {
+        let Some((expires_at, lifetime)) =
+            self.auth.with_untracked(|a| a.as_ref().map(|a| (a.expires_at_ms, a.lifetime_ms)))
+        else {
             self.inner.update_value(|i| i.refresh_timer = None);
             return;
         };
-        let due = expires_at - REFRESH_AHEAD_MS - random_between(0.0, REFRESH_JITTER_MS);
+        // Tokens shorter-lived than a few minutes (a test server's) are refreshed at two thirds of their life.
+        let lead = (REFRESH_AHEAD_MS + random_between(0.0, REFRESH_JITTER_MS)).min(lifetime / 3.0);
+        let due = expires_at - lead;
         let delay = (due - now_ms()).clamp(0.0, i32::MAX as f64) as u32;
         let session = *self;
         let timer = Timeout::new(delay, move || {

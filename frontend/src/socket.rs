@@ -38,6 +38,8 @@ const ACK_TIMEOUT_MS: f64 = 10_000.0;
 const MAX_SEND_FAILURES: u32 = 3;
 /// Typing frames are sent at most this often (others show the indicator for 5 s).
 const TYPING_EVERY_MS: f64 = 3_000.0;
+/// After a 4001, an access token valid this much longer is used as it is, without a refresh.
+const FRESH_ENOUGH_MS: f64 = 10_000.0;
 /// Close code a client uses for its own deliberate close (logout).
 const CLOSE_NORMAL: u16 = 1000;
 const CLOSE_RESTARTING: u16 = 1012;
@@ -208,6 +210,8 @@ impl Socket {
         self.reconnects.update(|n| *n += 1);
         self.last_close.set(Some(code));
         match code {
+            // The token the socket was opened with expired; the session has usually refreshed already.
+            close::TOKEN_EXPIRED if self.session.fresh_for_ms() > FRESH_ENOUGH_MS => self.connect_now_from_close(),
             close::TOKEN_EXPIRED => {
                 let socket = *self;
                 leptos::task::spawn_local(async move {
