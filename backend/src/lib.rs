@@ -157,15 +157,19 @@ fn app(
     >,
 > {
     let spa = state.spa.clone();
+    let cors = http::browser_safety::cors(&state.config.allowed_origins);
     let mut app = App::new()
         .app_data(state)
         .wrap(ErrorHandlers::new().default_handler(http::ensure_problem))
+        .wrap(from_fn(http::browser_safety::security_headers))
         .wrap(from_fn(telemetry::record_request))
         .wrap(TracingLogger::<telemetry::RequestSpan>::new())
         .configure(http::ops::configure)
         .service(
             web::scope("/api/v1")
                 .wrap(from_fn(http::rate_limit::per_address))
+                // Outside the rate limit: preflights are not counted, and a 429 stays readable.
+                .wrap(cors)
                 .configure(http::configure_api)
                 .default_service(web::to(http::not_found)),
         )

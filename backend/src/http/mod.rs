@@ -2,6 +2,7 @@
 //! Handlers check the caller and the input, call one domain function, and shape the response.
 
 pub mod auth;
+pub mod browser_safety;
 pub mod caller;
 pub mod messages;
 pub mod ops;

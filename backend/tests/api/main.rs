@@ -70,6 +70,7 @@ macro_rules! db_tests_configured {
 }
 
 mod auth;
+mod browser_safety;
 mod cluster;
 mod errors;
 mod helpers;
