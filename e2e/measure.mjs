@@ -7,7 +7,7 @@
 // browser context each time (nothing cached); warm: the same context, reloaded (hashed assets cached).
 
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
@@ -38,6 +38,7 @@ async function timeToRoomList(page, url) {
   return page.evaluate(() => performance.now());
 }
 
+const loadBefore = loadavg()[0];
 const server = await Server.create();
 const browser = await launchBrowser();
 try {
@@ -78,6 +79,8 @@ try {
     'navigation start to the first room of a user with 20 rooms in the DOM (session already in localStorage),',
     `median and p90 of ${RUNS} loads; cold = a fresh browser context (nothing cached), warm = a reload`,
     '(content-hashed assets from the cache). Target: wasm under 400 KiB gzipped.',
+    `The machine's 1-minute load average was ${loadBefore.toFixed(1)} when the run started (2 cores: above 2, other`,
+    'work was competing and the times are pessimistic).',
     '',
     '| asset | bytes | gzipped |',
     '|---|---:|---:|',

@@ -4,9 +4,10 @@
 use chat_api::{CreateRoomRequest, Room, RoomKind, Visibility};
 use leptos::prelude::*;
 use leptos_router::components::A;
+use leptos_router::NavigateOptions;
 use leptos_router::hooks::use_navigate;
 
-use crate::api::Api;
+use crate::api::{Api, ApiError};
 use crate::session::Session;
 use crate::socket::Socket;
 use crate::store::Store;
@@ -104,12 +105,27 @@ fn RoomItem(room: Room) -> impl IntoView {
     }
 }
 
-/// Remembers a room just created or joined and subscribes to it; returns the path of its page.
-fn entered(store: Store, socket: Socket, room: Room) -> String {
-    let id = room.id;
-    store.upsert_room(room);
-    socket.subscribe(id);
-    format!("/rooms/{id}")
+/// Runs a request that yields a room (create, start a direct chat, join); on success remembers the room,
+/// subscribes to it, closes the panel and opens the room; on failure shows why.
+fn enter_room(
+    request: impl Future<Output = Result<Room, ApiError>> + 'static,
+    (store, socket): (Store, Socket),
+    error: RwSignal<Option<String>>,
+    done: impl Fn() + 'static,
+    navigate: impl Fn(&str, NavigateOptions) + 'static,
+) {
+    leptos::task::spawn_local(async move {
+        match request.await {
+            Ok(room) => {
+                let id = room.id;
+                store.upsert_room(room);
+                socket.subscribe(id);
+                done();
+                navigate(&format!("/rooms/{id}"), Default::default());
+            }
+            Err(e) => error.set(Some(e.detail)),
+        }
+    });
 }
 
 #[component]
@@ -123,16 +139,7 @@ fn NewRoomForm(done: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView 
         ev.prevent_default();
         let visibility = Some(if private.get_untracked() { Visibility::Private } else { Visibility::Public });
         let req = CreateRoomRequest { name: name.get_untracked().trim().to_string(), topic: None, visibility };
-        let navigate = navigate.clone();
-        leptos::task::spawn_local(async move {
-            match api.create_room(&req).await {
-                Ok(room) => {
-                    done();
-                    navigate(&entered(store, socket, room), Default::default());
-                }
-                Err(e) => error.set(Some(e.detail)),
-            }
-        });
+        enter_room(async move { api.create_room(&req).await }, (store, socket), error, done, navigate.clone());
     };
     view! {
         <form class="panel" on:submit=submit>
@@ -159,16 +166,7 @@ fn DirectForm(done: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let who = username.get_untracked().trim().to_string();
-        let navigate = navigate.clone();
-        leptos::task::spawn_local(async move {
-            match api.direct(&who).await {
-                Ok(room) => {
-                    done();
-                    navigate(&entered(store, socket, room), Default::default());
-                }
-                Err(e) => error.set(Some(e.detail)),
-            }
-        });
+        enter_room(async move { api.direct(&who).await }, (store, socket), error, done, navigate.clone());
     };
     view! {
         <form class="panel" on:submit=submit>
@@ -188,16 +186,7 @@ fn BrowsePublic(done: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView
     let rooms = LocalResource::new(move || async move { api.public_rooms().await });
     let error = RwSignal::new(None::<String>);
     let join = move |id: i64| {
-        let navigate = navigate.clone();
-        leptos::task::spawn_local(async move {
-            match api.join(id).await {
-                Ok(room) => {
-                    done();
-                    navigate(&entered(store, socket, room), Default::default());
-                }
-                Err(e) => error.set(Some(e.detail)),
-            }
-        });
+        enter_room(async move { api.join(id).await }, (store, socket), error, done, navigate.clone());
     };
     view! {
         <section class="panel" aria-label="Public rooms">
