@@ -1,12 +1,22 @@
 //! Logs and metrics. Every request gets a span with its own id, method, route and status, so each
-//! log line it causes can be traced back to it. Query strings are never logged: WebSocket tickets
-//! travel there, and no secret may reach a log line.
+//! log line it causes can be traced back to it; the id is echoed in the `X-Request-Id` response
+//! header. Query strings are never logged: WebSocket tickets travel there, and no secret may reach
+//! a log line.
+//!
+//! Metrics (`GET /metrics`): `http_requests_total{method,route,status}` and
+//! `http_request_duration_seconds{method,route}` (route = the pattern, not the path),
+//! `http_rate_limited_total{limit}`, `ws_connections_open`, `ws_closes_total{code}` and
+//! `ws_closed_too_slow_total` (4008), `ws_delivery_latency_seconds` (message `created_at` to the
+//! socket write), `ws_gaps_filled_total`, `chat_messages_sent_total{via}`, `message_batch_size`,
+//! `broker_reconnects_total`, `broker_publish_failures_total`, `rate_limit_redis_failures_total`,
+//! `db_pool_connections_in_use` (set at each scrape).
 
 use std::sync::OnceLock;
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{Error, HttpMessage};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing::Span;
@@ -72,7 +82,12 @@ pub async fn record_request<B: MessageBody>(
 ) -> Result<ServiceResponse<B>, Error> {
     let started = Instant::now();
     let method = req.method().to_string();
-    let response = next.call(req).await?;
+    let mut response = next.call(req).await?;
+    // The id every log line of this request carries, so a client's report can be found in the logs.
+    let request_id = response.request().extensions().get::<RequestId>().map(|id| id.to_string());
+    if let Some(value) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        response.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+    }
     let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".into());
     let status = response.status().as_u16().to_string();
     metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)

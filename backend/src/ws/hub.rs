@@ -23,7 +23,8 @@ pub type ConnectionId = u64;
 pub enum Outbound {
     /// A frame for a subscribed room. `seq` is set for new messages, which the session delivers in
     /// seq order, once, filling any gap from the database.
-    Room { room_id: i64, seq: Option<i64>, text: ByteString },
+    /// `created_at` (new messages only) times the send-to-delivery latency.
+    Room { room_id: i64, seq: Option<i64>, created_at: Option<chrono::DateTime<chrono::Utc>>, text: ByteString },
     /// The broker may have dropped events (it reconnected): check every subscribed room for gaps.
     Resync,
 }
@@ -142,7 +143,7 @@ impl RoomHub {
         match event {
             Event::Message { message } => {
                 let frame = ServerFrame::Message { message: message.clone() };
-                self.to_room(message.room_id, Some(message.seq), None, &frame);
+                self.to_room(message.room_id, Some((message.seq, message.created_at)), None, &frame);
             }
             Event::MessageUpdated { message } => {
                 self.to_room(message.room_id, None, None, &ServerFrame::MessageUpdated { message: message.clone() });
@@ -168,7 +169,14 @@ impl RoomHub {
     }
 
     /// Serialises `frame` once and queues it for the room's sessions, except `except_user`'s.
-    fn to_room(&self, room_id: i64, seq: Option<i64>, except_user: Option<i64>, frame: &ServerFrame) {
+    fn to_room(
+        &self,
+        room_id: i64,
+        new_message: Option<(i64, chrono::DateTime<chrono::Utc>)>,
+        except_user: Option<i64>,
+        frame: &ServerFrame,
+    ) {
+        let (seq, created_at) = (new_message.map(|m| m.0), new_message.map(|m| m.1));
         let text = ByteString::from(encode(frame));
         let state = self.state();
         let Some(members) = state.rooms.get(&room_id) else { return };
@@ -177,13 +185,12 @@ impl RoomHub {
             if except_user == Some(session.user_id) {
                 continue;
             }
-            let item = Outbound::Room { room_id, seq, text: text.clone() };
+            let item = Outbound::Room { room_id, seq, created_at, text: text.clone() };
             // The session stays registered until its task ends, which unregisters it and
             // announces its departure like any other.
-            if let Err(mpsc::error::TrySendError::Full(_)) = session.queue.try_send(item)
-                && session.order_close(CloseOrder::TOO_SLOW)
-            {
-                metrics::counter!("ws_closed_too_slow_total").increment(1);
+            // Counted (`ws_closes_total{code="4008"}`) by the session as it closes.
+            if let Err(mpsc::error::TrySendError::Full(_)) = session.queue.try_send(item) {
+                session.order_close(CloseOrder::TOO_SLOW);
             }
         }
     }

@@ -114,6 +114,10 @@ impl Session {
         }
         metrics::gauge!("ws_connections_open").decrement(1.0);
         if let End::Close(order) = end {
+            metrics::counter!("ws_closes_total", "code" => order.code.to_string()).increment(1);
+            if order.code == chat_api::close::TOO_SLOW {
+                metrics::counter!("ws_closed_too_slow_total").increment(1);
+            }
             let reason = CloseReason { code: CloseCode::Other(order.code), description: Some(order.reason.into()) };
             // A client that does not read may never take the close frame: do not wait for ever.
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.ws.close(Some(reason))).await;
@@ -302,11 +306,11 @@ impl Session {
     /// Delivers what the hub queued.
     async fn deliver(&mut self, item: Outbound) -> Result<(), End> {
         match item {
-            Outbound::Room { room_id, seq: None, text } if self.delivered.contains_key(&room_id) => {
+            Outbound::Room { room_id, seq: None, text, .. } if self.delivered.contains_key(&room_id) => {
                 self.write(text).await
             }
             Outbound::Room { seq: None, .. } => Ok(()),
-            Outbound::Room { room_id, seq: Some(seq), text } => {
+            Outbound::Room { room_id, seq: Some(seq), created_at, text } => {
                 let Some(&last) = self.delivered.get(&room_id) else { return Ok(()) };
                 if seq <= last {
                     return Ok(());
@@ -316,6 +320,12 @@ impl Session {
                 }
                 self.write(text).await?;
                 self.delivered.insert(room_id, seq);
+                // From the sender's request (the writer stamps `created_at` before committing) to
+                // this socket's write: commit, publish, Redis, fan-out and this queue.
+                if let Some(created_at) = created_at {
+                    let latency = (chrono::Utc::now() - created_at).to_std().unwrap_or_default();
+                    metrics::histogram!("ws_delivery_latency_seconds").record(latency.as_secs_f64());
+                }
                 Ok(())
             }
             Outbound::Resync => {

@@ -135,6 +135,16 @@ pub struct Node {
 impl Node {
     /// Starts the binary on a free port and waits for its `listening on` line.
     pub async fn start(database_url: &str, redis_url: &str, options: &NodeOptions) -> Node {
+        let mut env = vec![("DATABASE_URL", database_url.to_owned()), ("REDIS_URL", redis_url.to_owned())];
+        if let Some(drain) = options.drain_seconds {
+            env.push(("DRAIN_SECONDS", drain.to_string()));
+        }
+        Node::start_with_env(&env).await
+    }
+
+    /// One node on its own: SQLite in its data directory, no Redis, and `env` on top (which may
+    /// override `RUST_LOG`, or set `LOG_FORMAT`).
+    pub async fn start_with_env(env: &[(&str, String)]) -> Node {
         let data_dir = tempfile::tempdir().expect("create a data directory");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_chat-server"));
         // Only what we set: nothing from this environment (or a `.env` file) leaks in.
@@ -142,16 +152,14 @@ impl Node {
             .current_dir(data_dir.path())
             .env("BIND_ADDR", "127.0.0.1:0")
             .env("DATA_DIR", data_dir.path())
-            .env("DATABASE_URL", database_url)
-            .env("REDIS_URL", redis_url)
             .env("JWT_SECRET", JWT_SECRET)
             .env("RUST_LOG", std::env::var("TEST_NODE_LOG").unwrap_or_else(|_| "info".into()))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        if let Some(drain) = options.drain_seconds {
-            cmd.env("DRAIN_SECONDS", drain.to_string());
+        for (name, value) in env {
+            cmd.env(name, value);
         }
         let mut child = cmd.spawn().expect("start chat-server");
         let pid = child.id();

@@ -74,6 +74,7 @@ mod browser_safety;
 mod cluster;
 mod errors;
 mod helpers;
+mod logs;
 mod messages;
 mod ops;
 mod rate_limits;
