@@ -295,12 +295,13 @@ impl Socket {
     /// More than 1000 messages were missed: the server sent none, so page them over REST.
     fn fill_gap(&self, room_id: i64) {
         let (api, store) = (self.api, self.store);
+        // Read now, before live messages (which follow `subscribed`) move the timeline's end past the gap.
+        let loaded = store.timelines.with_untracked(|t| t.get(&room_id).and_then(|tl| tl.last_seq()));
         leptos::task::spawn_local(async move {
             // The counts and the last message come from the server: the replay did not carry them.
             if let Ok(room) = api.room(room_id).await {
-                store.upsert_room(room);
+                store.merge_room(room);
             }
-            let loaded = store.timelines.with_untracked(|t| t.get(&room_id).and_then(|tl| tl.last_seq()));
             let Some(mut after) = loaded else { return };
             while let Ok(page) = api.messages(room_id, None, Some(after)).await {
                 after = page.items.last().map_or(after, |m| m.seq);

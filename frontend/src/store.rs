@@ -108,15 +108,23 @@ impl Store {
         self.rooms.update(|known| {
             let mut fresh: HashMap<i64, Room> = rooms.into_iter().map(|r| (r.id, r)).collect();
             for (id, room) in fresh.iter_mut() {
-                if let Some(old) = known.get(id)
-                    && last_seq_of(old) > last_seq_of(room)
-                {
-                    *room = old.clone();
+                if let Some(old) = known.get(id) {
+                    keep_newer(room, old);
                 }
             }
             *known = fresh;
         });
         self.rooms_loaded.set(true);
+    }
+
+    /// One room fetched again: the server's counts, unless the socket has seen newer messages since.
+    pub fn merge_room(&self, mut room: Room) {
+        self.rooms.update(|rooms| {
+            if let Some(old) = rooms.get(&room.id) {
+                keep_newer(&mut room, old);
+            }
+            rooms.insert(room.id, room);
+        });
     }
 
     pub fn upsert_room(&self, room: Room) {
@@ -308,6 +316,14 @@ impl Store {
 impl Default for Store {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A fetched room is older than what the socket already delivered when its last message is: then
+/// what this client knows (last message, unread count) stands.
+fn keep_newer(fetched: &mut Room, known: &Room) {
+    if last_seq_of(known) > last_seq_of(fetched) {
+        *fetched = known.clone();
     }
 }
 

@@ -3,8 +3,8 @@
 
 use chat_api::{CreateRoomRequest, Room, RoomKind, Visibility};
 use leptos::prelude::*;
-use leptos_router::components::A;
 use leptos_router::NavigateOptions;
+use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 
 use crate::api::{Api, ApiError};
