@@ -252,7 +252,9 @@ impl Session {
             }
         };
         let (delivered, truncated) = match since {
-            Some(since) if room.last_seq - since > MAX_REPLAY => (room.last_seq, true),
+            // Saturating: `since` is the client's number, and `i64::MIN` must not overflow (it did:
+            // the session's task panicked and the socket dropped without a close frame).
+            Some(since) if room.last_seq.saturating_sub(since) > MAX_REPLAY => (room.last_seq, true),
             Some(since) => {
                 self.delivered.insert(room_id, since.clamp(0, room.last_seq));
                 if let Err(e) = self.replay(room_id, since.clamp(0, room.last_seq), room.last_seq).await? {

@@ -20,6 +20,7 @@ db_tests!(
     read_moves_the_read_marker,
     ping_gets_pong,
     invalid_frames_get_an_error_and_the_socket_stays_open,
+    extreme_numbers_in_frames_are_answered_and_the_socket_stays_open,
     send_to_a_room_not_visible_is_room_not_found,
     subscribe_to_a_room_not_visible_is_room_not_found,
     send_without_messages_write_scope_is_insufficient_scope,
@@ -278,6 +279,52 @@ async fn invalid_frames_get_an_error_and_the_socket_stays_open(app: TestApp) {
     ws.subscribe(room_id, None).await;
     ws.send(json!({"type": "send", "room_id": room_id, "body": "still here", "client_id": "ok-1"})).await;
     assert_eq!(ws.expect("ack").await["message"]["body"], "still here");
+}
+
+/// Every integer field of every frame, set to the ends of its range and around zero, on a room the
+/// caller owns, one of someone else's and one that does not exist: each frame is answered (or
+/// silently applied) and the socket stays open. Found this way: `subscribe` with
+/// `since: i64::MIN` overflowed `last_seq - since` and killed the session (a panic in a debug
+/// build; in a release build the subtraction wrapped).
+async fn extreme_numbers_in_frames_are_answered_and_the_socket_stays_open(app: TestApp) {
+    let alice = app.new_user().await;
+    let bob = app.new_user().await;
+    let own = app.room_id(&alice, "public").await;
+    let others = app.room_id(&bob, "private").await;
+    app.send_many(&alice, own, 3).await;
+    let mut ws = app.ws(&alice.token).await;
+    let numbers = [i64::MIN, i64::MIN + 1, -1, 0, 1, 2, 3, 4, 1000, 1001, i64::MAX - 1, i64::MAX];
+    let mut sends = 0;
+    for room_id in [own, others, 987_654_321, i64::MIN, i64::MAX, 0, -1] {
+        for n in numbers {
+            let mut frames = vec![
+                json!({"type": "subscribe", "room_id": room_id, "since": n}),
+                json!({"type": "read", "room_id": room_id, "seq": n}),
+            ];
+            if n == 0 {
+                frames.extend([
+                    json!({"type": "subscribe", "room_id": room_id}),
+                    json!({"type": "typing", "room_id": room_id}),
+                    json!({"type": "unsubscribe", "room_id": room_id}),
+                    json!({"type": "send", "room_id": room_id, "body": "edge", "client_id": format!("edge-{room_id}")}),
+                ]);
+                sends += 1;
+            }
+            for frame in frames {
+                ws.send(frame.clone()).await;
+                // `ping_pong` panics if the socket closed; whatever came before the pong is the answer.
+                for f in ws.ping_pong().await {
+                    assert_ne!(f["code"], "internal_error", "{frame} -> {f}");
+                }
+            }
+        }
+    }
+    assert!(sends < 20, "well under the per-connection send rate");
+    // The server is fine, and so is the room whose read marker went to the ends.
+    let room = app.room_view(&alice.token, own).await;
+    assert_room(&room);
+    assert_eq!(items(&app.history_page(&bob.token, others, "").await).len(), 0, "nothing reached bob's room");
+    ws.subscribe(own, Some(0)).await;
 }
 
 async fn send_to_a_room_not_visible_is_room_not_found(app: TestApp) {
