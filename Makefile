@@ -27,6 +27,12 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # Debian's nginx (not always on a non-root PATH) and the venv of the deployment checkers.
 NGINX := /usr/sbin/nginx
 DEPLOY_VENV := $(TARGET_DIR)/deploy-venv
+# The venv of the contract fuzzer (schemathesis), and its bounds: cases per operation, seconds in all, and
+# the seed (fixed, so that a failure reproduces; `make fuzz FUZZ_SEED=$$RANDOM` explores further).
+FUZZ_VENV := $(TARGET_DIR)/fuzz-venv
+FUZZ_EXAMPLES ?= 100
+FUZZ_TIMEOUT ?= 180
+FUZZ_SEED ?= 20251126
 # The PostgreSQL the tests use (they read TEST_DATABASE_URL themselves; make only checks it answers).
 PG_CHECK_URL := $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/postgres)
 # Extra flags for chat-bench: a part and its flags, e.g. `make bench BENCH_ARGS="rest --duration 3 --backends sqlite"`,
@@ -37,7 +43,7 @@ BENCH_ARGS ?=
 	lint fmt-check clippy clippy-frontend cargo-test check-postgres \
 	ensure-cargo ensure-rustfmt ensure-clippy ensure-wasm32 ensure-trunk ensure-wasm-bindgen ensure-node-modules \
 	ensure-chromium spa browser-test bench-spa screenshots \
-	deploy-check ensure-nginx ensure-deploy-tools
+	deploy-check ensure-nginx ensure-deploy-tools fuzz ensure-fuzz-tools
 
 help: ## List the targets
 	@echo "Targets:"
@@ -49,7 +55,7 @@ help: ## List the targets
 run: ensure-cargo spa ## Build (release) the server and the app, serve both on http://127.0.0.1:8080 (SQLite in ./data)
 	STATIC_DIR="$${STATIC_DIR:-frontend/dist}" $(CARGO) run --release -p backend --bin chat-server
 
-test: lint spa check-postgres deploy-check cargo-test browser-test ## fmt check, clippy (native + wasm32), the app (release), deployment files, all tests, browser tests
+test: lint spa check-postgres deploy-check cargo-test fuzz browser-test ## fmt check, clippy (native + wasm32), the app (release), deployment files, all tests, contract fuzzing, browser tests
 
 spa: ensure-wasm32 ensure-trunk ensure-wasm-bindgen ensure-node-modules ## Build the browser app (release, wasm-opt) into frontend/dist
 	cd frontend && PATH="$(NODE_BIN):$$PATH" trunk build --release
@@ -112,6 +118,14 @@ cargo-test: ensure-cargo ensure-node-modules
 # through hadolint and against the pinned toolchain: no Docker engine needed (deploy/check.py says how).
 deploy-check: ensure-deploy-tools ensure-nginx ## Check docker-compose.yml, deploy/nginx.conf and the Dockerfile (no Docker needed)
 	$(DEPLOY_VENV)/bin/python deploy/check.py --bin $(DEPLOY_VENV)/bin --nginx $(NGINX)
+
+# Schemathesis against the live server (debug build, as `cargo-test` left it) and openapi/openapi.json, as
+# user A among user B's rooms, messages and tokens; bounded (FUZZ_EXAMPLES, FUZZ_TIMEOUT). fuzz/contract.py
+# says what it checks. The WebSocket frame decoder's fuzzing is a proptest in cargo-test (ws/protocol.rs).
+fuzz: ensure-cargo ensure-fuzz-tools ## Contract fuzzing: schemathesis as two users against the live server (about a minute)
+	$(CARGO) build -p backend --bin chat-server
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_TIMEOUT=$(FUZZ_TIMEOUT) FUZZ_SEED=$(FUZZ_SEED) \
+		$(FUZZ_VENV)/bin/python fuzz/contract.py --server-bin $(TARGET_DIR)/debug/chat-server --st $(FUZZ_VENV)/bin/st
 
 # Only warns: without PostgreSQL the postgres half of the tests skips itself, unless CI is set, in which
 # case the tests fail (the tests decide that, not make).
@@ -184,3 +198,12 @@ ensure-deploy-tools:
 		rm -rf $(DEPLOY_VENV) && python3 -m venv $(DEPLOY_VENV) \
 		&& $(DEPLOY_VENV)/bin/pip install -q --disable-pip-version-check -r deploy/requirements.txt \
 		&& cp deploy/requirements.txt $(DEPLOY_VENV)/requirements.txt; }
+
+# schemathesis from PyPI, exactly fuzz/requirements.txt, in a venv under target/; reinstalled only when that
+# file changes (the venv keeps a copy of the one it was made from), like ensure-deploy-tools.
+ensure-fuzz-tools:
+	@python3 -c 'import ensurepip' 2>/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv; }
+	@cmp -s fuzz/requirements.txt $(FUZZ_VENV)/requirements.txt || { \
+		rm -rf $(FUZZ_VENV) && python3 -m venv $(FUZZ_VENV) \
+		&& $(FUZZ_VENV)/bin/pip install -q --disable-pip-version-check -r fuzz/requirements.txt \
+		&& cp fuzz/requirements.txt $(FUZZ_VENV)/requirements.txt; }

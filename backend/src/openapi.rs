@@ -36,7 +36,7 @@ gets 429 `rate_limited` with `Retry-After`.",
     // parameter (`IntoParams`) refers to: without this the `$ref` of `GET /rooms?scope=` dangles, and
     // openapi-typescript refuses the document.
     components(schemas(crate::domain::rooms::ListScope)),
-    modifiers(&BearerAuth, &RateLimited),
+    modifiers(&BearerAuth, &RateLimited, &CommonErrors),
     security(("bearer" = [])),
     tags(
         (name = "auth", description = "Accounts and sessions"),
@@ -93,6 +93,78 @@ impl Modify for RateLimited {
             let operations = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
             for operation in operations.into_iter().flatten() {
                 operation.responses.responses.insert("429".into(), RefOr::Ref(Ref::from_response_name("RateLimited")));
+            }
+        }
+    }
+}
+
+/// The errors every operation of a kind can answer with, added where a handler's annotation does not
+/// list them already: the extractors and the database produce them whatever the handler does, and a
+/// client (and the contract fuzzer, `make fuzz`) must find every status it can get in the document.
+/// - a JSON body: 400 `malformed_json`, 413, 415, 422 (well-formed JSON of the wrong shape);
+/// - a query string: 400 `invalid_query`;
+/// - a bearer token: 401;
+/// - every `/api/v1` operation that reads or writes the database: 503 with `Retry-After`.
+struct CommonErrors;
+
+impl CommonErrors {
+    fn problem(description: &str, retry_after: bool) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder, header::HeaderBuilder};
+        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build();
+        let mut response = ResponseBuilder::new().description(description).content("application/problem+json", content);
+        if retry_after {
+            let seconds = utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::Integer);
+            let header = HeaderBuilder::new().schema(seconds).description(Some("Seconds to wait before retrying"));
+            response = response.header("Retry-After", header.build());
+        }
+        response.build().into()
+    }
+
+    fn complete(path: &str, op: &mut utoipa::openapi::path::Operation) {
+        use utoipa::openapi::path::ParameterIn;
+        let public = op.security.as_ref().is_some_and(|s| s.contains(&Default::default()));
+        let has_query =
+            op.parameters.as_ref().is_some_and(|ps| ps.iter().any(|p| p.parameter_in == ParameterIn::Query));
+        let mut add = |status: &str, description: &str, retry_after: bool| {
+            op.responses.responses.entry(status.to_owned()).or_insert_with(|| Self::problem(description, retry_after));
+        };
+        if op.request_body.is_some() {
+            add("400", "`malformed_json`: the body is not JSON", false);
+            add("413", "`payload_too_large`: a body over 64 KiB", false);
+            add("415", "`unsupported_media_type`: a body declared as something other than JSON", false);
+            add(
+                "422",
+                "`validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields",
+                false,
+            );
+        }
+        if has_query {
+            add("400", "`invalid_query`: the query string cannot be parsed", false);
+        }
+        if !public {
+            add("401", "Missing, invalid, expired or revoked token", false);
+        }
+        if path.starts_with("/api/v1/") && path != "/api/v1/openapi.json" {
+            add("503", "`service_unavailable`: the database (or Redis) is down; retry after `Retry-After`", true);
+        }
+    }
+}
+
+impl Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let ops = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.head,
+                &mut item.options,
+                &mut item.trace,
+            ];
+            for op in ops.into_iter().flatten() {
+                CommonErrors::complete(path, op);
             }
         }
     }

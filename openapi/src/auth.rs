@@ -116,8 +116,10 @@ pub struct ApiToken {
     pub name: String,
     pub scopes: Vec<Scope>,
     pub created_at: DateTime<Utc>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub expires_at: Option<DateTime<Utc>>,
     /// The last time a request used it, to the minute.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
@@ -131,6 +133,7 @@ pub struct CreatedApiToken {
     /// Send as `Authorization: Bearer <token>`. Shown only in this response.
     pub token: String,
     pub created_at: DateTime<Utc>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub expires_at: Option<DateTime<Utc>>,
 }
 

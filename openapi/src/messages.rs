@@ -18,8 +18,10 @@ pub struct Message {
     /// Plain text (render it as text, never as HTML); empty when deleted.
     pub body: String,
     /// The sender's own id for the message, used to deduplicate retries.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub client_id: Option<String>,
     pub created_at: DateTime<Utc>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted: bool,
 }

@@ -34,6 +34,7 @@ pub struct Room {
     pub id: i64,
     /// For a direct room, the other person's display name.
     pub name: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub topic: Option<String>,
     pub visibility: Visibility,
     pub kind: RoomKind,
@@ -41,6 +42,7 @@ pub struct Room {
     pub created_by: i64,
     pub created_at: DateTime<Utc>,
     pub member_count: i64,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub last_message: Option<Message>,
     /// Other people's messages after the caller's read marker (0 for a non-member).
     pub unread_count: i64,
@@ -68,6 +70,7 @@ pub struct CreateRoomRequest {
 pub struct RoomPage {
     pub items: Vec<Room>,
     /// `null` on the last page.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub next_cursor: Option<String>,
 }
 

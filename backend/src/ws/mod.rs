@@ -137,6 +137,7 @@ pub struct ConnectQuery {
 #[utoipa::path(get, path = "/api/v1/ws", tag = "realtime", params(ConnectQuery),
     responses(
         (status = 101, description = "Switching protocols"),
+        (status = 400, description = "`not_a_websocket`: a plain GET without the upgrade headers", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, invalid, used or expired credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`origin_not_allowed`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The node is shutting down: reconnect (to another node)", body = Problem, content_type = "application/problem+json"),
