@@ -73,6 +73,7 @@ mod auth;
 mod browser_safety;
 mod cluster;
 mod errors;
+mod faults;
 mod helpers;
 mod logs;
 mod messages;
