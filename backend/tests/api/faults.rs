@@ -87,21 +87,11 @@ impl PrivatePostgres {
     }
 
     /// Stops the server at once (`pg_ctl stop -m immediate`: every backend is killed, as in a
-    /// crash; the next start recovers from the WAL).
+    /// crash; the next start recovers from the WAL). `PG_STOP_MODE=fast` stops it the polite way
+    /// instead (backends end their sessions with FATAL 57P01 `admin_shutdown`).
     pub fn stop_immediately(&self) {
-        self.run(
-            "pg_ctl",
-            &[
-                "stop",
-                "-D",
-                self.data.to_str().unwrap(),
-                "-m",
-                &std::env::var("PG_STOP_MODE").unwrap_or("immediate".into()),
-                "-w",
-                "-t",
-                "30",
-            ],
-        );
+        let mode = std::env::var("PG_STOP_MODE").unwrap_or_else(|_| "immediate".into());
+        self.run("pg_ctl", &["stop", "-D", self.data.to_str().unwrap(), "-m", &mode, "-w", "-t", "30"]);
     }
 
     /// Starts it (again) and waits until it accepts connections.
@@ -276,6 +266,36 @@ async fn send_until_stopped(app: &TestApp, token: &str, room_id: i64, worker: us
     }
 }
 
+/// One reader: the room's latest page and the caller's room list in turn, until `load.stop`; each
+/// answer is recorded like a send's (a 2xx, or a 503 problem with `Retry-After`).
+async fn read_until_stopped(app: &TestApp, token: &str, room_id: i64, load: &Load) {
+    let client = reqwest::Client::builder().timeout(REQUEST_BOUND).build().expect("an HTTP client");
+    let paths = [format!("/api/v1/rooms/{room_id}/messages?limit=20"), "/api/v1/rooms".to_owned()];
+    for path in paths.iter().cycle() {
+        if load.stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let t = Instant::now();
+        let at = t.duration_since(load.started);
+        let attempt = match client.get(app.url(path)).bearer_auth(token).send().await {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = resp.headers().get("retry-after").is_some();
+                let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                let body: Value = resp.json().await.unwrap_or(Value::Null);
+                let well_formed_503 = status == 503
+                    && retry_after
+                    && ct.starts_with("application/problem+json")
+                    && body["code"] == "service_unavailable";
+                Attempt { at, took: t.elapsed(), outcome: Ok(status), well_formed_503 }
+            }
+            Err(e) => Attempt { at, took: t.elapsed(), outcome: Err(e.to_string()), well_formed_503: false },
+        };
+        load.attempts.lock().unwrap().push(attempt);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// `/readyz` every 200 ms until `stop`: (since the load started, status or error).
 async fn poll_readyz(
     app: &TestApp,
@@ -310,8 +330,8 @@ async fn whole_history(app: &TestApp, token: &str, room_id: i64) -> Vec<Value> {
 mod postgres {
     use super::*;
 
-    /// PostgreSQL stopped hard (`-m immediate`) under four concurrent REST senders, and started
-    /// again 4 s later. Meanwhile every request is answered within `REQUEST_BOUND`, by a 2xx or a
+    /// PostgreSQL stopped hard (`-m immediate`; `PG_STOP_MODE=fast` tries the polite way) under
+    /// four concurrent REST senders and a reader, and started again 4 s later. Meanwhile every request is answered within `REQUEST_BOUND`, by a 2xx or a
     /// 503 problem with `Retry-After` (never a 500); `/readyz` says 503, then 200 again. Afterwards
     /// every acknowledged message is in the history, which is exactly one message per key with seqs
     /// 1..N; the same server process goes on serving.
@@ -353,9 +373,10 @@ mod postgres {
         let senders = futures_util::future::join_all(
             (0..WORKERS).map(|w| send_until_stopped(app, &alice.token, room_id, w, &load)),
         );
+        let reader = read_until_stopped(app, &alice.token, room_id, &load);
         let readyz = poll_readyz(app, started, &stop_readyz);
         let driving = async {
-            tokio::join!(outage, senders);
+            tokio::join!(outage, senders, reader);
             // A last look at /readyz once every sender is through.
             tokio::time::sleep(Duration::from_millis(400)).await;
             stop_readyz.store(true, std::sync::atomic::Ordering::Relaxed);
