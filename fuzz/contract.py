@@ -9,9 +9,16 @@
    JSON file that `contract_hooks.py` reads.
 3. Runs schemathesis on `openapi/openapi.json` with A's token on every request. Path parameters are
    often one of the seeded ids (see the hooks), so A keeps asking for B's rooms, messages and token.
-   Checks: no 5xx, status codes, content types, headers and bodies as the spec says, credentials
-   enforced (`ignored_auth`), and the hooks' own: A never gets a 2xx on B's private rooms, never sees
-   them listed, never edits or deletes B's messages, never revokes B's token.
+   Phases: the spec's examples, its boundaries (coverage), random cases (fuzzing), and sequences
+   that follow what a response returned (stateful: create a room, post to it, edit the message...).
+   Checks: no 5xx, status codes, content types, headers and bodies as the spec says, what the spec
+   calls invalid is rejected (`negative_data_rejection`), a method a path does not list gets 405 with
+   `Allow`, a deleted token or message stays gone (`use_after_free`), credentials are enforced
+   (`ignored_auth`), and the hooks' own: A never gets a 2xx on B's private rooms, never sees them
+   listed, never edits or deletes B's messages, never revokes B's token.
+   Not checked: `positive_data_acceptance` (it takes business rules, e.g. a direct room with oneself,
+   for spec mismatches) and `ensure_resource_availability` (it reads any 404 after a create as the
+   created object missing, e.g. a `user_not_found` for a random username).
 4. Afterwards, as B: B's rooms, messages and token are as seeded. The server log holds no panic.
 
 Bounded: `--max-examples` cases per operation (FUZZ_EXAMPLES) and a wall-clock limit on schemathesis
@@ -46,6 +53,10 @@ CHECKS = [
     "content_type_conformance",
     "response_headers_conformance",
     "response_schema_conformance",
+    "negative_data_rejection",
+    "unsupported_method",
+    "missing_required_header",
+    "use_after_free",
     "ignored_auth",
     "b_private_rooms_stay_hidden",
     "b_private_rooms_stay_unlisted",
@@ -189,7 +200,7 @@ def main() -> int:
                 str(Path(args.st).absolute()), "run", str(SPEC), "--url", server.address,
                 "--header", f"Authorization: Bearer {users['a']['access_token']}",
                 "--checks", ",".join(CHECKS),
-                "--phases", "examples,coverage,fuzzing",
+                "--phases", "examples,coverage,fuzzing,stateful",
                 "--max-examples", examples, "--seed", seed_value,
                 "--generation-database", "none", "--workers", "1", "--request-timeout", "10",
                 "--no-color", "--report", "junit", "--report-dir", str(Path(tmp) / "report"),

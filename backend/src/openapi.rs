@@ -175,6 +175,38 @@ impl ApiDoc {
         ApiDoc::openapi()
     }
 
+    /// The methods the document lists for a route pattern (`/api/v1/rooms/{room_id}`), as an
+    /// `Allow` header value (`GET, POST`): a 405 must carry one (RFC 9110), and the document is the
+    /// one list of what each route answers. `None` for a pattern it does not describe.
+    pub fn allowed_methods(pattern: &str) -> Option<&'static str> {
+        static ALLOWED: std::sync::OnceLock<std::collections::HashMap<String, &'static str>> =
+            std::sync::OnceLock::new();
+        let allowed = ALLOWED.get_or_init(|| {
+            ApiDoc::spec()
+                .paths
+                .paths
+                .into_iter()
+                .map(|(path, item)| {
+                    let methods: Vec<&str> = [
+                        ("GET", item.get.is_some()),
+                        ("HEAD", item.head.is_some()),
+                        ("POST", item.post.is_some()),
+                        ("PUT", item.put.is_some()),
+                        ("PATCH", item.patch.is_some()),
+                        ("DELETE", item.delete.is_some()),
+                        ("OPTIONS", item.options.is_some()),
+                    ]
+                    .into_iter()
+                    .filter_map(|(method, present)| present.then_some(method))
+                    .collect();
+                    // Leaked once per route for the life of the process, so headers can borrow it.
+                    (path, &*methods.join(", ").leak())
+                })
+                .collect()
+        });
+        allowed.get(pattern).copied()
+    }
+
     /// The document as committed: pretty JSON with a final newline.
     pub fn json() -> String {
         // Unwrap: serialising a utoipa document to JSON cannot fail.

@@ -23,7 +23,7 @@ pub struct RegisterRequest {
     #[cfg_attr(feature = "openapi", schema(example = "alice"))]
     pub username: String,
     /// 8-128 characters.
-    #[cfg_attr(feature = "openapi", schema(example = "correct horse battery"))]
+    #[cfg_attr(feature = "openapi", schema(example = "correct horse battery", min_length = 8, max_length = 128))]
     pub password: String,
     /// 1-64 characters; defaults to the username.
     #[serde(default)]
@@ -99,12 +99,14 @@ impl Scope {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateApiTokenRequest {
     /// 1-64 characters, to recognise the token later.
-    #[cfg_attr(feature = "openapi", schema(example = "ci-notifier"))]
+    #[cfg_attr(feature = "openapi", schema(example = "ci-notifier", min_length = 1))]
     pub name: String,
     /// At least one scope.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub scopes: Vec<Scope>,
     /// 1-3650 days; the token never expires when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3650))]
     pub expires_in_days: Option<u32>,
 }
 

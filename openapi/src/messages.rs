@@ -30,11 +30,12 @@ pub struct Message {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SendMessageRequest {
     /// 1-4000 characters, not only white space.
-    #[cfg_attr(feature = "openapi", schema(example = "Deploy finished"))]
+    #[cfg_attr(feature = "openapi", schema(example = "Deploy finished", min_length = 1, max_length = 4000))]
     pub body: String,
     /// Up to 64 characters. A retry with the same author, room and `client_id` returns the first
     /// message (status 200) and creates none.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub client_id: Option<String>,
 }
 
@@ -42,6 +43,7 @@ pub struct SendMessageRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EditMessageRequest {
     /// 1-4000 characters, not only white space.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 4000))]
     pub body: String,
 }
 

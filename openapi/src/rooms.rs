@@ -54,7 +54,7 @@ pub struct Room {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateRoomRequest {
     /// 1-80 characters, not only white space.
-    #[cfg_attr(feature = "openapi", schema(example = "general"))]
+    #[cfg_attr(feature = "openapi", schema(example = "general", min_length = 1))]
     pub name: String,
     /// Up to 500 characters.
     #[serde(default)]
@@ -109,5 +109,6 @@ pub struct UsernameRequest {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReadMarkerRequest {
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub seq: i64,
 }

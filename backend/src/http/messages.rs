@@ -73,6 +73,7 @@ pub struct HistoryQuery {
     /// Only messages with a higher seq (page forwards).
     after: Option<i64>,
     /// 1-100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 

@@ -119,7 +119,13 @@ pub fn ensure_problem<B: MessageBody + 'static>(res: ServiceResponse<B>) -> acti
         _ => ApiError::internal(std::io::Error::other(format!("unhandled status {}", res.status()))),
     };
     let (req, _) = res.into_parts();
-    let response: actix_web::HttpResponse<BoxBody> = error.error_response();
+    let mut response: actix_web::HttpResponse<BoxBody> = error.error_response();
+    // A 405 names the methods the route does answer (RFC 9110 requires `Allow`; found by `make fuzz`).
+    if matches!(error, ApiError::MethodNotAllowed)
+        && let Some(allow) = req.match_pattern().as_deref().and_then(crate::openapi::ApiDoc::allowed_methods)
+    {
+        response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    }
     Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body::<B>()))
 }
 

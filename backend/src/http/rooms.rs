@@ -47,6 +47,7 @@ pub struct ListQuery {
     #[serde(default)]
     scope: ListScope,
     /// 1-100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,

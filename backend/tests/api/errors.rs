@@ -19,6 +19,7 @@ db_tests!(
     room_name_validation_is_422,
     unknown_room_is_404,
     unknown_route_is_404,
+    wrong_method_is_405_with_allow,
     missing_or_garbage_token_is_401,
     forged_jwts_are_401,
 );
@@ -29,6 +30,24 @@ async fn post_raw(app: &TestApp, path: &str, token: Option<&str>, body: impl Int
         req = req.bearer_auth(t);
     }
     req.send().await.expect("send")
+}
+
+/// A method a route does not answer: 405 problem+json naming the ones it does (RFC 9110 requires
+/// `Allow`; schemathesis's `unsupported_method` check found it missing).
+async fn wrong_method_is_405_with_allow(app: TestApp) {
+    let user = app.new_user().await;
+    for (method, path, allow) in [
+        (reqwest::Method::DELETE, "/api/v1/rooms", "GET, POST"),
+        (reqwest::Method::PUT, "/api/v1/rooms/1/messages/1", "PATCH, DELETE"),
+        (reqwest::Method::POST, "/healthz", "GET"),
+        (reqwest::Method::TRACE, "/api/v1/me", "GET"),
+    ] {
+        let resp = app.request(method.clone(), path, Some(&user.token), None).await;
+        let header = resp.headers().get("allow").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = expect_problem(resp, StatusCode::METHOD_NOT_ALLOWED).await;
+        assert_eq!(body["code"], "method_not_allowed");
+        assert_eq!(header.as_deref(), Some(allow), "{method} {path}");
+    }
 }
 
 async fn malformed_json_is_400(app: TestApp) {
