@@ -39,6 +39,9 @@ PG_CHECK_URL := $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/pos
 # Extra flags for chat-bench: a part and its flags, e.g. `make bench BENCH_ARGS="rest --duration 3 --backends sqlite"`,
 # `make bench BENCH_ARGS="fanout --rates 200,500"`; nothing runs every part. `chat-bench --help` lists them.
 BENCH_ARGS ?=
+# The debug chat-server exactly as `cargo-test` builds it (same features, same profile): a no-op after it.
+# `cargo build -p backend` would resolve other features and compile the backend a second time.
+BUILD_TEST_SERVER = $(CARGO) test --workspace --exclude frontend --no-run -q
 
 .PHONY: help run test openapi bench fmt clean \
 	lint fmt-check clippy clippy-frontend cargo-test check-postgres \
@@ -75,7 +78,7 @@ bench-spa: spa ensure-chromium ensure-node-modules ## The app's wasm size and ti
 		node e2e/measure.mjs
 
 screenshots: spa ensure-chromium ensure-node-modules ## Retake docs/screenshots/*.png (the README's pictures of the app)
-	$(CARGO) build -p backend --bin chat-server
+	$(BUILD_TEST_SERVER)
 	CHAT_SERVER_BIN="$(TARGET_DIR)/debug/chat-server" STATIC_DIR="$(CURDIR)/frontend/dist" CHROMIUM="$(CHROMIUM)" \
 		node e2e/screenshots.mjs
 
@@ -102,7 +105,7 @@ clippy-frontend: ensure-clippy ensure-wasm32
 
 # The app in headless Debian Chromium against the real server (debug build, as `cargo-test` left it).
 browser-test: spa ensure-chromium ensure-node-modules
-	$(CARGO) build -p backend --bin chat-server
+	$(BUILD_TEST_SERVER)
 	CHAT_SERVER_BIN="$(TARGET_DIR)/debug/chat-server" STATIC_DIR="$(CURDIR)/frontend/dist" CHROMIUM="$(CHROMIUM)" \
 		node --test --test-concurrency=1 e2e/
 
@@ -124,7 +127,7 @@ deploy-check: ensure-deploy-tools ensure-nginx ## Check docker-compose.yml, depl
 # user A among user B's rooms, messages and tokens; bounded (FUZZ_EXAMPLES, FUZZ_TIMEOUT). fuzz/contract.py
 # says what it checks. The WebSocket frame decoder's fuzzing is a proptest in cargo-test (ws/protocol.rs).
 fuzz: ensure-cargo ensure-fuzz-tools ## Contract fuzzing: schemathesis as two users against the live server (about a minute)
-	$(CARGO) build -p backend --bin chat-server
+	$(BUILD_TEST_SERVER)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_TIMEOUT=$(FUZZ_TIMEOUT) FUZZ_SEED=$(FUZZ_SEED) \
 		$(FUZZ_VENV)/bin/python fuzz/contract.py --server-bin $(TARGET_DIR)/debug/chat-server --st $(FUZZ_VENV)/bin/st
 
