@@ -300,9 +300,27 @@ impl RateLimitService {
     }
 }
 
+/// The key an address is counted under: IPv4 as it is; IPv6 by its /64, the block one customer gets
+/// (else a client could take a fresh quota from each of its 2^64 addresses). A request without a peer
+/// address (a Unix socket, a test harness) shares one key.
 fn address_key(address: Option<IpAddr>) -> String {
-    // A request without a peer address (a Unix socket, a test harness) shares one key.
-    address.map_or_else(|| "unknown".to_owned(), |a| a.to_string())
+    match address.map(unmapped) {
+        None => "unknown".to_owned(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
+/// An IPv4 client seen through a dual-stack socket (`::ffff:a.b.c.d`) as the IPv4 address it is, so
+/// IPv4 `TRUSTED_PROXIES` blocks and IPv4 keys apply to it.
+fn unmapped(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        v4 => v4,
+    }
 }
 
 fn remember(extensions: &mut actix_web::dev::Extensions, verdict: Verdict) {
@@ -318,7 +336,7 @@ fn remember(extensions: &mut actix_web::dev::Extensions, verdict: Verdict) {
 /// nginx setting the header to `$remote_addr` (deploy/nginx.conf) that is its only, first hop; for
 /// proxies that append, a client's own made-up entries on the left are never reached.
 pub fn client_address(peer: Option<SocketAddr>, headers: &HeaderMap, trusted: &[IpNet]) -> Option<IpAddr> {
-    let mut address = peer?.ip();
+    let mut address = unmapped(peer?.ip());
     let is_trusted = |a: &IpAddr| trusted.iter().any(|net| net.contains(a));
     if !is_trusted(&address) {
         return Some(address);
@@ -331,7 +349,7 @@ pub fn client_address(peer: Option<SocketAddr>, headers: &HeaderMap, trusted: &[
         .collect();
     for hop in hops.into_iter().rev() {
         let Ok(hop) = hop.parse::<IpAddr>() else { break };
-        address = hop;
+        address = unmapped(hop);
         if !is_trusted(&address) {
             break;
         }
@@ -371,6 +389,25 @@ pub async fn per_address<B: MessageBody>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_key(Some(a)), address_key(Some(b)));
+        assert_ne!(address_key(Some(a)), address_key(Some(other)));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(address_key(Some(mapped)), "192.0.2.7");
+        assert_eq!(address_key(None), "unknown");
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer: SocketAddr = "[::ffff:10.1.2.3]:443".parse().unwrap();
+        assert_eq!(
+            client_address(Some(peer), &headers(&["198.51.100.9"]), &trusted),
+            Some("198.51.100.9".parse().unwrap()),
+            "a mapped IPv4 proxy address matches an IPv4 trusted block"
+        );
+    }
 
     fn headers(xff: &[&str]) -> HeaderMap {
         let mut map = HeaderMap::new();
