@@ -118,8 +118,15 @@ pub fn ensure_problem<B: MessageBody + 'static>(res: ServiceResponse<B>) -> acti
         s if s < 500 => ApiError::bad_request("bad_request", "The request could not be understood."),
         _ => ApiError::internal(std::io::Error::other(format!("unhandled status {}", res.status()))),
     };
-    let (req, _) = res.into_parts();
+    let (req, original) = res.into_parts();
     let mut response: actix_web::HttpResponse<BoxBody> = error.error_response();
+    // Keep what the middlewares inside added (RateLimit-*, CORS, security headers); the body is new.
+    let own: Vec<header::HeaderName> = response.headers().keys().cloned().collect();
+    for (name, value) in original.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH && !own.contains(name) {
+            response.headers_mut().append(name.clone(), value.clone());
+        }
+    }
     // A 405 names the methods the route does answer (RFC 9110 requires `Allow`; found by `make fuzz`).
     if matches!(error, ApiError::MethodNotAllowed)
         && let Some(allow) = req.match_pattern().as_deref().and_then(crate::openapi::ApiDoc::allowed_methods)

@@ -44,9 +44,14 @@ async fn wrong_method_is_405_with_allow(app: TestApp) {
     ] {
         let resp = app.request(method.clone(), path, Some(&user.token), None).await;
         let header = resp.headers().get("allow").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        // The problem replaces actix's empty 405 but keeps the headers the API's middlewares added.
+        let rate_limited = path.starts_with("/api/v1/") && !resp.headers().contains_key("ratelimit-limit");
+        let framing = resp.headers().get("x-frame-options").cloned();
         let body = expect_problem(resp, StatusCode::METHOD_NOT_ALLOWED).await;
         assert_eq!(body["code"], "method_not_allowed");
         assert_eq!(header.as_deref(), Some(allow), "{method} {path}");
+        assert!(!rate_limited, "{method} {path}: the 405 lost its RateLimit-* headers");
+        assert_eq!(framing.as_ref().map(|v| v.as_bytes()), Some(&b"DENY"[..]), "{method} {path}");
     }
 }
 
