@@ -39,9 +39,15 @@ PG_CHECK_URL := $(or $(TEST_DATABASE_URL),postgres://postgres@127.0.0.1:5432/pos
 # Extra flags for chat-bench: a part and its flags, e.g. `make bench BENCH_ARGS="rest --duration 3 --backends sqlite"`,
 # `make bench BENCH_ARGS="fanout --rates 200,500"`; nothing runs every part. `chat-bench --help` lists them.
 BENCH_ARGS ?=
-# The debug chat-server exactly as `cargo-test` builds it (same features, same profile): a no-op after it.
+# Clippy as the compiler of the workspace's own crates while the tests and the app are built: what
+# `cargo clippy` does (clippy-driver is rustc plus the lints, run through RUSTC_WORKSPACE_WRAPPER), without
+# its separate pass that checks every dependency again, once natively and once for wasm32 (14 of CI's 30
+# minutes). The dependencies are compiled by plain rustc either way. `make lint` is the separate pass.
+LINTED = RUSTC_WORKSPACE_WRAPPER="$$(rustc --print sysroot)/bin/clippy-driver" \
+	CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+# The debug chat-server exactly as `cargo-test` builds it (same features, profile and lints): a no-op after it.
 # `cargo build -p backend` would resolve other features and compile the backend a second time.
-BUILD_TEST_SERVER = $(CARGO) test --workspace --exclude frontend --no-run -q
+BUILD_TEST_SERVER = $(LINTED) $(CARGO) test --workspace --exclude frontend --no-run -q
 
 .PHONY: help run test openapi bench fmt clean \
 	lint fmt-check clippy clippy-frontend cargo-test check-postgres \
@@ -59,10 +65,13 @@ help: ## List the targets
 run: ensure-cargo spa ## Build (release) the server and the app, serve both on http://127.0.0.1:8080 (SQLite in ./data)
 	STATIC_DIR="$${STATIC_DIR:-frontend/dist}" $(CARGO) run --release -p backend --bin chat-server
 
-test: lint spa check-postgres deploy-check cargo-test fuzz browser-test ## fmt check, clippy (native + wasm32), the app (release), deployment files, all tests, contract fuzzing, browser tests
+test: fmt-check ensure-clippy spa check-postgres deploy-check cargo-test fuzz browser-test ## fmt check, the app (release) and all tests built with clippy's lints (native + wasm32), deployment files, all tests, contract fuzzing, browser tests
+# The app is linted (wasm32) when it is built for the tests; `make run` builds it without, so that a lint
+# never keeps anyone from running it.
+test: SPA_ENV = $(LINTED)
 
 spa: ensure-wasm32 ensure-trunk ensure-wasm-bindgen ensure-node-modules ## Build the browser app (release, wasm-opt) into frontend/dist
-	cd frontend && PATH="$(NODE_BIN):$$PATH" trunk build --release
+	cd frontend && PATH="$(NODE_BIN):$$PATH" $(SPA_ENV) trunk build --release
 
 openapi: ensure-cargo ensure-node-modules ## Regenerate openapi/openapi.json and the TypeScript client's schema.d.ts from the code
 	$(CARGO) run -q -p backend --bin openapi -- openapi/openapi.json
@@ -77,7 +86,7 @@ bench-spa: spa ensure-chromium ensure-node-modules ## The app's wasm size and ti
 	CHAT_SERVER_BIN="$(TARGET_DIR)/release/chat-server" STATIC_DIR="$(CURDIR)/frontend/dist" CHROMIUM="$(CHROMIUM)" \
 		node e2e/measure.mjs
 
-screenshots: spa ensure-chromium ensure-node-modules ## Retake docs/screenshots/*.png (the README's pictures of the app)
+screenshots: spa ensure-clippy ensure-chromium ensure-node-modules ## Retake docs/screenshots/*.png (the README's pictures of the app)
 	$(BUILD_TEST_SERVER)
 	CHAT_SERVER_BIN="$(TARGET_DIR)/debug/chat-server" STATIC_DIR="$(CURDIR)/frontend/dist" CHROMIUM="$(CHROMIUM)" \
 		node e2e/screenshots.mjs
@@ -92,6 +101,7 @@ clean: ## Remove build output (target/, frontend/dist/); keeps ./data and node_m
 # ---------------------------------------------------------------------------------------------------------
 # The steps of `make test`, usable alone
 
+# `cargo clippy` over everything, natively and for wasm32: what `make test` lints while it builds, alone.
 lint: fmt-check clippy clippy-frontend
 
 fmt-check: ensure-rustfmt
@@ -104,7 +114,7 @@ clippy-frontend: ensure-clippy ensure-wasm32
 	$(CARGO) clippy --target $(WASM_TARGET) -p frontend -- -D warnings
 
 # The app in headless Debian Chromium against the real server (debug build, as `cargo-test` left it).
-browser-test: spa ensure-chromium ensure-node-modules
+browser-test: spa ensure-clippy ensure-chromium ensure-node-modules
 	$(BUILD_TEST_SERVER)
 	CHAT_SERVER_BIN="$(TARGET_DIR)/debug/chat-server" STATIC_DIR="$(CURDIR)/frontend/dist" CHROMIUM="$(CHROMIUM)" \
 		node --test --test-concurrency=1 e2e/
@@ -112,9 +122,9 @@ browser-test: spa ensure-chromium ensure-node-modules
 # The tests check that openapi/openapi.json is in sync themselves. TEST_DATABASE_URL passes through.
 # Ends with one line totalling every test binary's result (cargo's own last line is often a doc-test
 # run of 0 tests). pipefail keeps cargo's exit status through the tee.
-cargo-test: ensure-cargo ensure-node-modules
+cargo-test: ensure-cargo ensure-clippy ensure-node-modules
 	@mkdir -p $(TARGET_DIR)
-	$(CARGO) test --workspace --exclude frontend 2>&1 | tee $(TARGET_DIR)/test-output.txt
+	$(LINTED) $(CARGO) test --workspace --exclude frontend 2>&1 | tee $(TARGET_DIR)/test-output.txt
 	@awk '/^test result:/ { passed += $$4; failed += $$6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' \
 		$(TARGET_DIR)/test-output.txt
 
@@ -126,7 +136,7 @@ deploy-check: ensure-deploy-tools ensure-nginx ## Check docker-compose.yml, depl
 # Schemathesis against the live server (debug build, as `cargo-test` left it) and openapi/openapi.json, as
 # user A among user B's rooms, messages and tokens; bounded (FUZZ_EXAMPLES, FUZZ_TIMEOUT). fuzz/contract.py
 # says what it checks. The WebSocket frame decoder's fuzzing is a proptest in cargo-test (ws/protocol.rs).
-fuzz: ensure-cargo ensure-fuzz-tools ## Contract fuzzing: schemathesis as two users against the live server (about a minute)
+fuzz: ensure-cargo ensure-clippy ensure-fuzz-tools ## Contract fuzzing: schemathesis as two users against the live server (about a minute)
 	$(BUILD_TEST_SERVER)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_TIMEOUT=$(FUZZ_TIMEOUT) FUZZ_SEED=$(FUZZ_SEED) \
 		$(FUZZ_VENV)/bin/python fuzz/contract.py --server-bin $(TARGET_DIR)/debug/chat-server --st $(FUZZ_VENV)/bin/st
