@@ -58,6 +58,7 @@ export class Server {
       RATE_LIMIT_USER: 'off',
       RATE_LIMIT_ADDRESS: 'off',
       RATE_LIMIT_LOGIN: 'off',
+      RATE_LIMIT_LOGIN_USERNAME: 'off',
       RATE_LIMIT_REGISTER: 'off',
       ...this.extraEnv,
     };

@@ -50,9 +50,13 @@ pub struct RateLimits {
     pub per_user: Option<Rate>,
     /// API requests per client address, signed in or not (`RATE_LIMIT_ADDRESS`).
     pub per_address: Option<Rate>,
-    /// Login attempts per client address, and separately per username (`RATE_LIMIT_LOGIN`):
-    /// password guessing gets 10 a minute whether it spreads over names or over addresses.
+    /// Login attempts per client address, whatever the names tried (`RATE_LIMIT_LOGIN`): one
+    /// address guessing gets 10 a minute, over one name or many.
     pub login: Option<Rate>,
+    /// Login attempts per username, whatever the addresses (`RATE_LIMIT_LOGIN_USERNAME`): guesses
+    /// at one name spread over many addresses. Ten times the per-address rate, so that no single
+    /// address can lock the name's owner out; doing so takes ten addresses guessing at full speed.
+    pub login_username: Option<Rate>,
     /// Registrations per client address (`RATE_LIMIT_REGISTER`).
     pub register: Option<Rate>,
 }
@@ -63,6 +67,7 @@ impl Default for RateLimits {
             per_user: Some(Rate::per_minute(1200)),
             per_address: Some(Rate::per_minute(3000)),
             login: Some(Rate::per_minute(10)),
+            login_username: Some(Rate::per_minute(100)),
             register: Some(Rate::per_minute(20)),
         }
     }
@@ -71,7 +76,7 @@ impl Default for RateLimits {
 impl RateLimits {
     /// No limit at all (for tests that measure something else).
     pub fn off() -> RateLimits {
-        RateLimits { per_user: None, per_address: None, login: None, register: None }
+        RateLimits { per_user: None, per_address: None, login: None, login_username: None, register: None }
     }
 }
 
@@ -183,6 +188,7 @@ impl Config {
                 per_user: rate_var("RATE_LIMIT_USER", defaults.rate_limits.per_user)?,
                 per_address: rate_var("RATE_LIMIT_ADDRESS", defaults.rate_limits.per_address)?,
                 login: rate_var("RATE_LIMIT_LOGIN", defaults.rate_limits.login)?,
+                login_username: rate_var("RATE_LIMIT_LOGIN_USERNAME", defaults.rate_limits.login_username)?,
                 register: rate_var("RATE_LIMIT_REGISTER", defaults.rate_limits.register)?,
             },
             trusted_proxies: var("TRUSTED_PROXIES")

@@ -76,6 +76,7 @@ impl Server {
             .env("RATE_LIMIT_USER", UNREACHED_RATE)
             .env("RATE_LIMIT_ADDRESS", UNREACHED_RATE)
             .env("RATE_LIMIT_LOGIN", UNREACHED_RATE)
+            .env("RATE_LIMIT_LOGIN_USERNAME", UNREACHED_RATE)
             .env("RATE_LIMIT_REGISTER", UNREACHED_RATE)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

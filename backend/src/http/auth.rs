@@ -64,8 +64,8 @@ pub async fn login(
     body: web::Json<LoginRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let LoginRequest { username, password } = body.into_inner();
-    // Both count every attempt: guesses spread over many names from one address, or over many
-    // addresses at one name, are each held to the login rate.
+    // Both count every attempt: guesses spread over many names from one address are held to the
+    // login rate, guesses at one name over many addresses to the (higher) per-username rate.
     state.limits.enforce_per_address(&req, Limit::LoginPerAddress).await?;
     state.limits.enforce(&req, Limit::LoginPerUsername, &username.trim().to_lowercase()).await?;
     let found = state.db.read(move |conn| users::find_with_password(conn, &username)).await?;

@@ -92,7 +92,8 @@ impl Limit {
         match self {
             Limit::PerAddress => rates.per_address,
             Limit::PerUser => rates.per_user,
-            Limit::LoginPerAddress | Limit::LoginPerUsername => rates.login,
+            Limit::LoginPerAddress => rates.login,
+            Limit::LoginPerUsername => rates.login_username,
             Limit::Register => rates.register,
         }
     }
@@ -441,7 +442,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_local_limiter_counts_down_then_refuses() {
-        let rates = RateLimits { login: Some(Rate::per_minute(3)), ..RateLimits::off() };
+        let rates = RateLimits { login_username: Some(Rate::per_minute(3)), ..RateLimits::off() };
         let service = RateLimitService::new(&rates, Vec::new(), None);
         let seen: Vec<Verdict> = {
             let mut v = Vec::new();
