@@ -59,7 +59,10 @@ async function bothShow(pages, prefix, expected) {
         const mine = (await bodies(page)).filter((b) => b.startsWith(prefix));
         return mine.length === expected.length && (await page.locator('.message.pending').count()) === 0;
       },
-      async () => `page shows ${JSON.stringify((await bodies(page)).filter((b) => b.startsWith(prefix)))}`,
+      async () => `page ${page.url()} shows ${JSON.stringify((await bodies(page)).filter((b) => b.startsWith(prefix)))}, ` +
+        `${await page.locator('.message.pending').count()} pending, banner ` +
+        `${await page.locator('.banner').evaluate((b) => JSON.stringify(b.dataset)).catch(() => 'none')}, ` +
+        `problems ${JSON.stringify(page.problems ?? [])}`,
       30_000,
     );
     const shown = (await bodies(page)).filter((b) => b.startsWith(prefix));

@@ -296,7 +296,9 @@ impl Socket {
     fn fill_gap(&self, room_id: i64) {
         let (api, store) = (self.api, self.store);
         // Read now, before live messages (which follow `subscribed`) move the timeline's end past the gap.
-        let loaded = store.timelines.with_untracked(|t| t.get(&room_id).and_then(|tl| tl.last_seq()));
+        // A timeline whose latest page is not in yet has no gap to fill: that page is fetched anyway.
+        let loaded =
+            store.timelines.with_untracked(|t| t.get(&room_id).filter(|tl| tl.loaded).and_then(|tl| tl.last_seq()));
         leptos::task::spawn_local(async move {
             // The counts and the last message come from the server: the replay did not carry them.
             if let Ok(room) = api.room(room_id).await {

@@ -21,6 +21,9 @@ pub struct Timeline {
     pub messages: BTreeMap<i64, Message>,
     /// Older messages exist on the server (scrolling up loads them).
     pub has_older: bool,
+    /// The latest page has come over REST. Until then the timeline holds only what the socket
+    /// delivered while that page was on its way, and the page is still to be fetched and merged.
+    pub loaded: bool,
 }
 
 impl Timeline {
@@ -154,8 +157,12 @@ impl Store {
                 list.retain(|typist| typist.user.id != message.author.id);
             }
         });
+        // The open room's first page may still be on its way: keep what arrives meanwhile, or a
+        // message committed after the page was read (an outbox resend's ack, say) would never show.
+        let open = self.open_room.get_untracked() == Some(room_id);
         self.timelines.update(|t| {
-            if let Some(timeline) = t.get_mut(&room_id) {
+            let timeline = if open { Some(t.entry(room_id).or_default()) } else { t.get_mut(&room_id) };
+            if let Some(timeline) = timeline {
                 timeline.messages.insert(message.seq, message.clone());
             }
         });
@@ -178,6 +185,7 @@ impl Store {
     pub fn add_page(&self, room_id: i64, messages: Vec<Message>, older_page: Option<bool>) {
         self.timelines.update(|t| {
             let timeline = t.entry(room_id).or_default();
+            timeline.loaded = true;
             for m in messages {
                 timeline.messages.insert(m.seq, m);
             }
