@@ -7,7 +7,7 @@
 //! never holds back a room.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytestring::ByteString;
 use chat_api::{ServerFrame, close};
@@ -18,15 +18,26 @@ use crate::broker::Event;
 /// Identifies one socket on this node.
 pub type ConnectionId = u64;
 
-/// What the hub hands a session, in order.
+/// What the hub hands a session, in order. One pointer wide on purpose: every session's queue
+/// allocates room for 32 of these when it opens, idle or not (at 72 bytes, 2.3 KiB a socket).
 #[derive(Debug)]
 pub enum Outbound {
-    /// A frame for a subscribed room. `seq` is set for new messages, which the session delivers in
-    /// seq order, once, filling any gap from the database.
-    /// `created_at` (new messages only) times the send-to-delivery latency.
-    Room { room_id: i64, seq: Option<i64>, created_at: Option<chrono::DateTime<chrono::Utc>>, text: ByteString },
+    /// A frame for a subscribed room, shared by every subscriber.
+    Room(Arc<RoomFrame>),
     /// The broker may have dropped events (it reconnected): check every subscribed room for gaps.
     Resync,
+}
+
+/// A frame for the subscribers of one room, encoded once.
+#[derive(Debug)]
+pub struct RoomFrame {
+    pub room_id: i64,
+    /// Set for new messages, which the session delivers in seq order, once, filling any gap from
+    /// the database.
+    pub seq: Option<i64>,
+    /// New messages only: times the send-to-delivery latency.
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub text: ByteString,
 }
 
 /// Why the server closes a socket.
@@ -177,7 +188,7 @@ impl RoomHub {
         frame: &ServerFrame,
     ) {
         let (seq, created_at) = (new_message.map(|m| m.0), new_message.map(|m| m.1));
-        let text = ByteString::from(encode(frame));
+        let shared = Arc::new(RoomFrame { room_id, seq, created_at, text: ByteString::from(encode(frame)) });
         let state = self.state();
         let Some(members) = state.rooms.get(&room_id) else { return };
         for id in members {
@@ -185,7 +196,7 @@ impl RoomHub {
             if except_user == Some(session.user_id) {
                 continue;
             }
-            let item = Outbound::Room { room_id, seq, created_at, text: text.clone() };
+            let item = Outbound::Room(Arc::clone(&shared));
             // The session stays registered until its task ends, which unregisters it and
             // announces its departure like any other.
             // Counted (`ws_closes_total{code="4008"}`) by the session as it closes.

@@ -18,7 +18,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, interval, sleep_until};
 
-use super::hub::{CloseOrder, ConnectionId, Outbound, encode};
+use super::hub::{CloseOrder, ConnectionId, Outbound, RoomFrame, encode};
 use super::protocol::{self, Rejected};
 use super::tickets::Grant;
 use crate::broker::Event;
@@ -311,28 +311,7 @@ impl Session {
     /// Delivers what the hub queued.
     async fn deliver(&mut self, item: Outbound) -> Result<(), End> {
         match item {
-            Outbound::Room { room_id, seq: None, text, .. } if self.delivered.contains_key(&room_id) => {
-                self.write(text).await
-            }
-            Outbound::Room { seq: None, .. } => Ok(()),
-            Outbound::Room { room_id, seq: Some(seq), created_at, text } => {
-                let Some(&last) = self.delivered.get(&room_id) else { return Ok(()) };
-                if seq <= last {
-                    return Ok(());
-                }
-                if seq > last + 1 {
-                    Box::pin(self.fill_gap(room_id, last, seq - 1)).await?;
-                }
-                self.write(text).await?;
-                self.delivered.insert(room_id, seq);
-                // From the sender's request (the writer stamps `created_at` before committing) to
-                // this socket's write: commit, publish, Redis, fan-out and this queue.
-                if let Some(created_at) = created_at {
-                    let latency = (chrono::Utc::now() - created_at).to_std().unwrap_or_default();
-                    metrics::histogram!("ws_delivery_latency_seconds").record(latency.as_secs_f64());
-                }
-                Ok(())
-            }
+            Outbound::Room(frame) => self.deliver_room_frame(&frame).await,
             Outbound::Resync => {
                 let rooms: Vec<(i64, i64)> = self.delivered.iter().map(|(r, s)| (*r, *s)).collect();
                 for (room_id, last) in rooms {
@@ -342,6 +321,33 @@ impl Session {
                         Ok(_) => {}
                         Err(_) => return Err(End::Close(SERVER_ERROR)),
                     }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A room's frame: typing and presence as they come, new messages once and in seq order.
+    async fn deliver_room_frame(&mut self, frame: &RoomFrame) -> Result<(), End> {
+        let room_id = frame.room_id;
+        match frame.seq {
+            None if self.delivered.contains_key(&room_id) => self.write(frame.text.clone()).await,
+            None => Ok(()),
+            Some(seq) => {
+                let Some(&last) = self.delivered.get(&room_id) else { return Ok(()) };
+                if seq <= last {
+                    return Ok(());
+                }
+                if seq > last + 1 {
+                    Box::pin(self.fill_gap(room_id, last, seq - 1)).await?;
+                }
+                self.write(frame.text.clone()).await?;
+                self.delivered.insert(room_id, seq);
+                // From the sender's request (the writer stamps `created_at` before committing) to
+                // this socket's write: commit, publish, Redis, fan-out and this queue.
+                if let Some(created_at) = frame.created_at {
+                    let latency = (chrono::Utc::now() - created_at).to_std().unwrap_or_default();
+                    metrics::histogram!("ws_delivery_latency_seconds").record(latency.as_secs_f64());
                 }
                 Ok(())
             }
