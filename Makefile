@@ -43,6 +43,8 @@ BENCH_ARGS ?=
 # `cargo clippy` does (clippy-driver is rustc plus the lints, run through RUSTC_WORKSPACE_WRAPPER), without
 # its separate pass that checks every dependency again, once natively and once for wasm32 (14 of CI's 30
 # minutes). The dependencies are compiled by plain rustc either way. `make lint` is the separate pass.
+# CLIPPY_ARGS is cargo-clippy's own way of handing flags to clippy-driver (joined by __CLIPPY_HACKERY__): an
+# internal detail a new toolchain may change. Should lints stop failing the build, `make lint` still works.
 LINTED = RUSTC_WORKSPACE_WRAPPER="$$(rustc --print sysroot)/bin/clippy-driver" \
 	CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 # The debug chat-server exactly as `cargo-test` builds it (same features, profile and lints): a no-op after it.
