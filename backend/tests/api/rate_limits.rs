@@ -1,8 +1,9 @@
 //! Rate limits (`CONTRACT.md`, Errors): 429 problem+json `rate_limited` with `Retry-After`, and
 //! `RateLimit-Limit` / `-Remaining` / `-Reset` on every response of a limited endpoint. Login is
 //! held to 10 a minute per client address and 100 per username by default (so one address cannot
-//! lock a name's owner out); the API per user and per address; the client address is the peer, or `X-Forwarded-For` from a trusted proxy only. Shared
-//! by every node through Redis, and still enforced (per node) while Redis is down.
+//! lock a name's owner out); the API per user and per address; the client address is the peer, or
+//! `X-Forwarded-For` from a trusted proxy only. Shared by every node through Redis, and still
+//! enforced (per node) while Redis is down.
 
 use std::time::Duration;
 
