@@ -12,7 +12,8 @@
 //! `db_pool_connections_in_use` (set at each scrape).
 
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -31,12 +32,15 @@ pub fn init_logging(json: bool) {
     let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 
+/// How often recorded histogram samples are folded into their buckets and summaries.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
 /// The metrics recorder is global to the process; several apps in one test process share it.
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Suffix("seconds".into()),
                     &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5],
@@ -45,9 +49,27 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .unwrap()
                 .install_recorder()
                 // Unwrap: nothing else in this process installs a metrics recorder.
-                .expect("a metrics recorder is already installed")
+                .expect("a metrics recorder is already installed");
+            start_upkeep(handle.clone());
+            handle
         })
         .clone()
+}
+
+/// Histogram samples (one per delivered message, for instance) pile up in the recorder until
+/// they are folded in, which only a scrape or an upkeep does: with nobody scraping `/metrics`
+/// they would grow without bound. A thread, not a task: the recorder outlives any runtime.
+fn start_upkeep(handle: PrometheusHandle) {
+    let upkeep = move || {
+        loop {
+            thread::sleep(METRICS_UPKEEP);
+            handle.run_upkeep();
+        }
+    };
+    // Without it metrics still work, folded at each scrape; so a failure to start is only logged.
+    if let Err(e) = thread::Builder::new().name("metrics-upkeep".into()).spawn(upkeep) {
+        tracing::warn!("cannot start the metrics upkeep thread: {e}");
+    }
 }
 
 /// Request spans without query strings.
