@@ -149,6 +149,14 @@ impl RoomHub {
         pairs
     }
 
+    /// The users with a socket on this node subscribed to `room_id`, in any order, maybe repeated.
+    /// Only that room's subscribers are looked at: it runs at every subscribe.
+    pub fn local_users_in(&self, room_id: i64) -> Vec<i64> {
+        let state = self.state();
+        let Some(members) = state.rooms.get(&room_id) else { return Vec::new() };
+        members.iter().filter_map(|id| state.sessions.get(id)).map(|s| s.user_id).collect()
+    }
+
     /// Hands an event to every local session it concerns.
     pub fn dispatch(&self, event: &Event) {
         match event {

@@ -78,12 +78,9 @@ impl Presence {
     /// The users online in `room_id`.
     pub async fn online(&self, room_id: i64) -> Vec<i64> {
         let mut users: Vec<i64> = match self {
-            Presence::Local(hub) => {
-                hub.local_presence().into_iter().filter(|(r, _)| *r == room_id).map(|(_, u)| u).collect()
-            }
+            Presence::Local(hub) => hub.local_users_in(room_id),
             Presence::Redis { hub, pool, .. } => {
-                let mut users: Vec<i64> =
-                    hub.local_presence().into_iter().filter(|(r, _)| *r == room_id).map(|(_, u)| u).collect();
+                let mut users = hub.local_users_in(room_id);
                 if let Ok(mut conn) = pool.get().await {
                     let live: Vec<String> =
                         conn.zrangebyscore(key(room_id), now_ms(), "+inf").await.unwrap_or_default();
