@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use deadpool_redis::{Config as PoolConfig, Pool, Runtime};
 use futures_util::StreamExt;
-use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
 use super::Event;
@@ -58,34 +57,47 @@ impl RedisLink {
         redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
     }
 
-    pub async fn publish(self: &Arc<Self>, event: Event) {
-        let payload = match serde_json::to_string(&Envelope { node: self.node_id.clone(), event }) {
-            Ok(payload) => payload,
-            Err(e) => return tracing::error!("cannot encode an event: {e}"),
-        };
-        if self.try_publish(&payload).await.is_ok() {
+    /// Publishes `events` in order, in one round trip (a pipeline of PUBLISHes on one connection,
+    /// which Redis runs in order). Published one by one, a node's messages could leave no faster
+    /// than one per round trip, and under load they queued up behind each other.
+    pub async fn publish_all(self: &Arc<Self>, events: Vec<Event>) {
+        let payloads: Vec<String> = events
+            .into_iter()
+            .filter_map(|event| match serde_json::to_string(&Envelope { node: self.node_id.clone(), event }) {
+                Ok(payload) => Some(payload),
+                Err(e) => {
+                    tracing::error!("cannot encode an event: {e}");
+                    None
+                }
+            })
+            .collect();
+        if payloads.is_empty() || self.try_publish(&payloads).await.is_ok() {
             return;
         }
-        // Retry in the background: the caller's message is committed and acknowledged already.
+        // Retry in the background: the caller's messages are committed and acknowledged already.
         let link = Arc::clone(self);
         tokio::spawn(async move {
             let deadline = tokio::time::Instant::now() + PUBLISH_RETRY_FOR;
             let mut backoff = BACKOFF_MIN;
             while tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(backoff).await;
-                if link.try_publish(&payload).await.is_ok() {
+                if link.try_publish(&payloads).await.is_ok() {
                     return;
                 }
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
-            tracing::warn!("gave up publishing an event to Redis; other nodes will fill the gap from the database");
+            tracing::warn!("gave up publishing events to Redis; other nodes will fill the gaps from the database");
         });
     }
 
-    async fn try_publish(&self, payload: &str) -> Result<(), ()> {
+    async fn try_publish(&self, payloads: &[String]) -> Result<(), ()> {
         let result = async {
             let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
-            conn.publish::<_, _, ()>(CHANNEL, payload).await.map_err(|e| e.to_string())
+            let mut pipe = redis::pipe();
+            for payload in payloads {
+                pipe.publish(CHANNEL, payload).ignore();
+            }
+            pipe.query_async::<()>(&mut conn).await.map_err(|e| e.to_string())
         }
         .await;
         result.map_err(|e| {

@@ -45,8 +45,10 @@ impl MessageWriter {
         // Unbounded: the writer must never wait on the broker (a Redis outage is retried there).
         let (published, mut to_publish) = mpsc::unbounded_channel::<Event>();
         tokio::spawn(async move {
-            while let Some(event) = to_publish.recv().await {
-                broker.publish(event).await;
+            // Whatever queued up while the last publish was out goes in the next one, in order.
+            let mut events = Vec::with_capacity(MAX_BATCH);
+            while to_publish.recv_many(&mut events, MAX_BATCH).await > 0 {
+                broker.publish_all(std::mem::take(&mut events)).await;
             }
         });
         let writer_db = db.clone();

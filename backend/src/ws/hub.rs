@@ -7,12 +7,14 @@
 //! never holds back a room.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use bytestring::ByteString;
-use chat_api::{ServerFrame, close};
-use tokio::sync::{mpsc, watch};
+use chat_api::{Message, ServerFrame, close};
+use tokio::sync::{Notify, mpsc, watch};
 
+use super::reorder::{self, Reorder};
 use crate::broker::Event;
 
 /// Identifies one socket on this node.
@@ -85,12 +87,21 @@ struct HubState {
 #[derive(Default)]
 pub struct RoomHub {
     state: Mutex<HubState>,
+    /// New messages of the rooms with local subscribers, put back in seq order (see `reorder`).
+    order: Mutex<Reorder>,
+    /// Wakes [`RoomHub::release_held`] when a message is held.
+    held: Notify,
 }
 
 impl RoomHub {
-    fn state(&self) -> std::sync::MutexGuard<'_, HubState> {
+    fn state(&self) -> MutexGuard<'_, HubState> {
         // A panic under this lock leaves the maps consistent (no multi-step updates), so poison is ignored.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn order(&self) -> MutexGuard<'_, Reorder> {
+        // Each operation leaves the order consistent, so poison is ignored here too.
+        self.order.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn register(&self, id: ConnectionId, handle: SessionHandle) {
@@ -102,12 +113,21 @@ impl RoomHub {
         let mut state = self.state();
         state.sessions.remove(&id);
         let mut left = Vec::new();
+        let mut emptied = Vec::new();
         state.rooms.retain(|room_id, members| {
             if members.remove(&id) {
                 left.push(*room_id);
             }
+            if members.is_empty() {
+                emptied.push(*room_id);
+            }
             !members.is_empty()
         });
+        drop(state);
+        let mut order = self.order();
+        for room_id in emptied {
+            order.forget(room_id);
+        }
         left
     }
 
@@ -123,6 +143,8 @@ impl RoomHub {
         let removed = members.remove(&id);
         if members.is_empty() {
             state.rooms.remove(&room_id);
+            drop(state);
+            self.order().forget(room_id);
         }
         removed
     }
@@ -161,8 +183,19 @@ impl RoomHub {
     pub fn dispatch(&self, event: &Event) {
         match event {
             Event::Message { message } => {
-                let frame = ServerFrame::Message { message: message.clone() };
-                self.to_room(message.room_id, Some((message.seq, message.created_at)), None, &frame);
+                if !self.state().rooms.contains_key(&message.room_id) {
+                    return;
+                }
+                // Held while queueing too: two threads dispatching at once must not swap what
+                // the order just put right. (Lock order: `order`, then `state`.)
+                let mut order = self.order();
+                let ready = order.admit(message, Instant::now());
+                if ready.is_empty() {
+                    self.held.notify_one();
+                }
+                for message in ready {
+                    self.to_room_message(message);
+                }
             }
             Event::MessageUpdated { message } => {
                 self.to_room(message.room_id, None, None, &ServerFrame::MessageUpdated { message: message.clone() });
@@ -185,6 +218,25 @@ impl RoomHub {
                 }
             }
         }
+    }
+
+    /// Delivers held messages whose wait is over, for as long as the hub lives: run it in a task.
+    pub async fn release_held(self: Arc<Self>) {
+        loop {
+            self.held.notified().await;
+            while self.order().holds_any() {
+                tokio::time::sleep(reorder::HOLD / 5).await;
+                let mut order = self.order();
+                for message in order.release_overdue(Instant::now()) {
+                    self.to_room_message(message);
+                }
+            }
+        }
+    }
+
+    fn to_room_message(&self, message: Message) {
+        let (room_id, seq, created_at) = (message.room_id, message.seq, message.created_at);
+        self.to_room(room_id, Some((seq, created_at)), None, &ServerFrame::Message { message });
     }
 
     /// Serialises `frame` once and queues it for the room's sessions, except `except_user`'s.

@@ -7,6 +7,7 @@
 pub mod hub;
 pub mod presence;
 pub mod protocol;
+mod reorder;
 pub mod session;
 pub mod tickets;
 
@@ -83,6 +84,7 @@ impl Realtime {
         };
         let realtime = Arc::new(realtime);
         tokio::spawn(keep_presence(Arc::clone(&realtime), db));
+        tokio::spawn(Arc::clone(&realtime.hub).release_held());
         Ok(realtime)
     }
 

@@ -78,6 +78,51 @@ mod postgres {
         }
     }
 
+    /// The value of `ws_gaps_filled_total` on a node (0 before its first gap).
+    async fn gaps_filled(app: &TestApp) -> u64 {
+        let metrics = expect_status(app.get("/metrics", None).await, StatusCode::OK).await;
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("ws_gaps_filled_total "))
+            .map_or(0, |value| value.trim().parse().expect("a counter"))
+    }
+
+    async fn post_many(app: &TestApp, user: &TestUser, room_id: i64, count: i64) {
+        for i in 0..count {
+            app.send(user, room_id, &format!("message {i} of user {}", user.id)).await;
+        }
+    }
+
+    /// Both nodes post to one room at once, so each node hears its own messages at once and the
+    /// other's a little later through Redis: out of seq order. Every socket, on either node, gets
+    /// every message once and in order, and the node puts them back in order itself rather than
+    /// having each socket read what looked missing from the database.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cluster_concurrent_sends_on_both_nodes_arrive_once_in_order() {
+        const EACH: i64 = 60;
+        let Some(cluster) = Cluster::start(2, NodeOptions::default()).await else { return };
+        let (a, b) = (cluster.app(0), cluster.app(1));
+        let (alice, bob, room_id) = two_members(a).await;
+        let mut sockets = Vec::new();
+        for (app, user) in [(a, &alice), (a, &bob), (b, &alice), (b, &bob)] {
+            let mut ws = app.ws(&user.token).await;
+            ws.subscribe(room_id, None).await;
+            sockets.push(ws);
+        }
+        let gaps_before = gaps_filled(a).await + gaps_filled(b).await;
+
+        tokio::join!(post_many(a, &alice, room_id, EACH), post_many(b, &bob, room_id, EACH));
+
+        for (i, ws) in sockets.iter_mut().enumerate() {
+            let got = messages_until(ws, room_id, 2 * EACH, Duration::from_secs(20)).await;
+            assert_exact_seqs(&seqs_of(&got), 1, 2 * EACH, &format!("socket {i}"));
+        }
+        let gaps = gaps_filled(a).await + gaps_filled(b).await - gaps_before;
+        // Without the node's reordering every socket fills gaps: 18 to 26 times in this test. A
+        // margin for one Redis stall longer than the hold on a busy machine (a gap per socket).
+        assert!(gaps <= sockets.len() as u64, "sockets filled {gaps} gaps from the database");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cluster_presence_is_seen_on_both_nodes() {
         let Some(cluster) = Cluster::start(2, NodeOptions::default()).await else { return };
