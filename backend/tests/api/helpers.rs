@@ -249,6 +249,11 @@ impl TestApp {
         }
     }
 
+    /// The server's `DATA_DIR` (where its SQLite file is).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
+    }
+
     /// The absolute URL of `path` (which starts with `/`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
