@@ -65,12 +65,12 @@ impl Broker {
     /// Delivers `event` to this node's sockets now and to other nodes' through Redis.
     /// Never fails: a Redis outage is logged, retried in the background, and healed by gap filling.
     pub async fn publish(&self, event: Event) {
-        self.publish_all(vec![event]).await;
+        self.publish_all(std::slice::from_ref(&event)).await;
     }
 
     /// [`Broker::publish`] for several events, in order; through Redis in one round trip.
-    pub async fn publish_all(&self, events: Vec<Event>) {
-        for event in &events {
+    pub async fn publish_all(&self, events: &[Event]) {
+        for event in events {
             self.hub.dispatch(event);
         }
         if let Some(redis) = &self.redis {

@@ -19,9 +19,16 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// How long a failed PUBLISH is retried before the event is left to gap filling.
 const PUBLISH_RETRY_FOR: Duration = Duration::from_secs(30);
 
-/// What travels on the channel: the event and the node that published it.
-#[derive(Serialize, Deserialize)]
-struct Envelope {
+/// What travels on the channel: the event and the node that published it. Sent borrowed,
+/// received owned ([`Received`]): the same JSON.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    node: &'a str,
+    event: &'a Event,
+}
+
+#[derive(Deserialize)]
+struct Received {
     node: String,
     event: Event,
 }
@@ -60,10 +67,10 @@ impl RedisLink {
     /// Publishes `events` in order, in one round trip (a pipeline of PUBLISHes on one connection,
     /// which Redis runs in order). Published one by one, a node's messages could leave no faster
     /// than one per round trip, and under load they queued up behind each other.
-    pub async fn publish_all(self: &Arc<Self>, events: Vec<Event>) {
+    pub async fn publish_all(self: &Arc<Self>, events: &[Event]) {
         let payloads: Vec<String> = events
-            .into_iter()
-            .filter_map(|event| match serde_json::to_string(&Envelope { node: self.node_id.clone(), event }) {
+            .iter()
+            .filter_map(|event| match serde_json::to_string(&Envelope { node: &self.node_id, event }) {
                 Ok(payload) => Some(payload),
                 Err(e) => {
                     tracing::error!("cannot encode an event: {e}");
@@ -125,7 +132,7 @@ async fn subscribe_forever(client: redis::Client, node_id: String, hub: Arc<Room
                     backoff = BACKOFF_MIN;
                     let mut messages = pubsub.into_on_message();
                     while let Some(msg) = messages.next().await {
-                        match serde_json::from_slice::<Envelope>(msg.get_payload_bytes()) {
+                        match serde_json::from_slice::<Received>(msg.get_payload_bytes()) {
                             Ok(envelope) if envelope.node != node_id => hub.dispatch(&envelope.event),
                             Ok(_) => {} // our own event: the hub had it first-hand
                             Err(e) => tracing::warn!("ignoring an unreadable event from Redis: {e}"),

@@ -48,7 +48,8 @@ impl MessageWriter {
             // Whatever queued up while the last publish was out goes in the next one, in order.
             let mut events = Vec::with_capacity(MAX_BATCH);
             while to_publish.recv_many(&mut events, MAX_BATCH).await > 0 {
-                broker.publish_all(std::mem::take(&mut events)).await;
+                broker.publish_all(&events).await;
+                events.clear();
             }
         });
         let writer_db = db.clone();

@@ -8,7 +8,7 @@
 //! [`HOLD`], until the ones before it arrive. Past that it lets it go, and sessions fill the gap
 //! from the database as before: the hold only saves work, it is never needed for correctness.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chat_api::Message;
@@ -22,6 +22,8 @@ pub const HOLD: Duration = Duration::from_millis(25);
 #[derive(Default)]
 pub struct Reorder {
     rooms: HashMap<i64, RoomOrder>,
+    /// The rooms holding a message, so that the periodic release looks at those only.
+    waiting: HashSet<i64>,
 }
 
 struct RoomOrder {
@@ -43,6 +45,7 @@ impl Reorder {
         };
         if seq > room.next {
             room.held.entry(seq).or_insert_with(|| (now, message.clone()));
+            self.waiting.insert(message.room_id);
             return Vec::new();
         }
         let mut ready = vec![message.clone()];
@@ -55,6 +58,9 @@ impl Reorder {
                 ready.push(entry.remove().1);
                 room.next += 1;
             }
+            if room.held.is_empty() {
+                self.waiting.remove(&message.room_id);
+            }
         }
         ready
     }
@@ -63,28 +69,31 @@ impl Reorder {
     /// room's order goes on after the last of them.
     pub fn release_overdue(&mut self, now: Instant) -> Vec<Message> {
         let mut released = Vec::new();
-        for room in self.rooms.values_mut() {
+        self.waiting.retain(|room_id| {
+            let Some(room) = self.rooms.get_mut(room_id) else { return false };
             let overdue = room.held.values().any(|(since, _)| now.duration_since(*since) >= HOLD);
             if !overdue {
-                continue;
+                return true;
             }
             let held = std::mem::take(&mut room.held);
             if let Some(last) = held.keys().next_back() {
                 room.next = last + 1;
             }
             released.extend(held.into_values().map(|(_, message)| message));
-        }
+            false
+        });
         released
     }
 
     /// True when some message is waiting.
     pub fn holds_any(&self) -> bool {
-        self.rooms.values().any(|room| !room.held.is_empty())
+        !self.waiting.is_empty()
     }
 
     /// Forgets a room (no socket here is subscribed to it any more).
     pub fn forget(&mut self, room_id: i64) {
         self.rooms.remove(&room_id);
+        self.waiting.remove(&room_id);
     }
 }
 
