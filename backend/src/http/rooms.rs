@@ -121,6 +121,7 @@ pub async fn leave(state: State, caller: Caller, path: web::Path<i64>) -> Result
     caller.require_session()?;
     let room_id = path.into_inner();
     state.db.write(move |conn| rooms::leave(conn, room_id, caller.user_id)).await?;
+    state.writer.forget_member(room_id, caller.user_id);
     Ok(HttpResponse::NoContent().finish())
 }
 

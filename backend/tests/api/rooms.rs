@@ -197,9 +197,14 @@ async fn leave_room(app: TestApp) {
     let room_id = app.room_id(&owner, "public").await;
     let member = app.new_user().await;
     expect_json(app.join_room(&member.token, room_id).await, StatusCode::OK).await;
+    // A member who has just posted (the server remembers their membership check for a while)...
+    app.send(&member, room_id, "bye").await;
 
     expect_status(app.leave_room(&member.token, room_id).await, StatusCode::NO_CONTENT).await;
 
+    // ...can post no more, at once.
+    let refused = app.post_message(&member.token, room_id, &json!({"body": "still here?"})).await;
+    assert_eq!(expect_problem(refused, StatusCode::FORBIDDEN).await["code"], "not_a_member");
     let joined = expect_json(app.list_rooms(&member.token, "scope=joined").await, StatusCode::OK).await;
     assert!(items(&joined).is_empty(), "left rooms are not listed: {joined}");
     let members = expect_json(app.members(&owner.token, room_id).await, StatusCode::OK).await;
