@@ -32,8 +32,6 @@ const QUEUE_DEPTH: usize = 4096;
 /// Leaving a room forgets it at once on the node that handled the leave; other nodes notice
 /// within this time.
 const MEMBER_CHECK_TTL: Duration = Duration::from_secs(5);
-/// Remembered checks beyond which the expired ones are swept out.
-const MEMBER_CHECKS_SWEEP_AT: usize = 10_000;
 
 struct Job {
     send: PendingSend,
@@ -55,32 +53,38 @@ pub struct MessageWriter {
 /// a reader refills its page cache after every commit): with it remembered for a few seconds, one
 /// node on SQLite keeps up with 2,000 messages/s fanned out to 50 sockets each, not 1,250.
 #[derive(Clone, Default)]
-struct MemberChecks(Arc<Mutex<CheckMap>>);
+struct MemberChecks(Arc<Mutex<Checks>>);
 
-type CheckMap = HashMap<(i64, i64), (Instant, UserRow)>;
+#[derive(Default)]
+struct Checks {
+    passed: HashMap<(i64, i64), (Instant, UserRow)>,
+    /// When expired entries were last swept out (at most once per TTL).
+    swept: Option<Instant>,
+}
 
 impl MemberChecks {
-    fn lock(&self) -> std::sync::MutexGuard<'_, CheckMap> {
-        // Each operation is a single map call, so a poisoned map is still consistent.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Checks> {
+        // Each operation leaves the map consistent, so a poisoned lock is still usable.
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn get(&self, room_id: i64, author: i64) -> Option<UserRow> {
+    fn get(&self, room_id: i64, author: i64, now: Instant) -> Option<UserRow> {
         let checks = self.lock();
-        let (at, row) = checks.get(&(room_id, author))?;
-        (at.elapsed() < MEMBER_CHECK_TTL).then(|| row.clone())
+        let (at, row) = checks.passed.get(&(room_id, author))?;
+        (now - *at < MEMBER_CHECK_TTL).then(|| row.clone())
     }
 
-    fn remember(&self, room_id: i64, author: UserRow) {
+    fn remember(&self, room_id: i64, author: UserRow, now: Instant) {
         let mut checks = self.lock();
-        if checks.len() >= MEMBER_CHECKS_SWEEP_AT {
-            checks.retain(|_, (at, _)| at.elapsed() < MEMBER_CHECK_TTL);
+        if checks.swept.is_none_or(|swept| now - swept >= MEMBER_CHECK_TTL) {
+            checks.passed.retain(|_, (at, _)| now - *at < MEMBER_CHECK_TTL);
+            checks.swept = Some(now);
         }
-        checks.insert((room_id, author.id), (Instant::now(), author));
+        checks.passed.insert((room_id, author.id), (now, author));
     }
 
     fn forget(&self, room_id: i64, user_id: i64) {
-        self.lock().remove(&(room_id, user_id));
+        self.lock().passed.remove(&(room_id, user_id));
     }
 }
 
@@ -118,11 +122,11 @@ impl MessageWriter {
         body: MessageBody,
         keys: DedupKeys,
     ) -> Result<Posted, ApiError> {
-        let author = match self.members.get(room_id, author) {
+        let author = match self.members.get(room_id, author, Instant::now()) {
             Some(row) => row,
             None => {
                 let row = self.db.read(move |conn| messages::prepare(conn, room_id, author)).await?;
-                self.members.remember(room_id, row.clone());
+                self.members.remember(room_id, row.clone(), Instant::now());
                 row
             }
         };
@@ -131,9 +135,7 @@ impl MessageWriter {
         self.queue.send(job).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
-}
 
-impl MessageWriter {
     /// `user_id` is no longer a member of `room_id`: their next send there is checked again.
     pub fn forget_member(&self, room_id: i64, user_id: i64) {
         self.members.forget(room_id, user_id);
@@ -176,5 +178,45 @@ fn write_batches(db: &Database, mut jobs: mpsc::Receiver<Job>, published: &mpsc:
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: i64) -> UserRow {
+        UserRow { id, username: format!("u{id}"), display_name: format!("U{id}"), created_at: crate::db::now() }
+    }
+
+    #[test]
+    fn a_passed_check_is_trusted_for_its_ttl_only() {
+        let (checks, start) = (MemberChecks::default(), Instant::now());
+        assert!(checks.get(1, 7, start).is_none());
+        checks.remember(1, user(7), start);
+        assert_eq!(checks.get(1, 7, start + MEMBER_CHECK_TTL / 2).map(|u| u.id), Some(7));
+        assert!(checks.get(2, 7, start).is_none(), "another room is checked on its own");
+        assert!(checks.get(1, 8, start).is_none(), "another author is checked on their own");
+        assert!(checks.get(1, 7, start + MEMBER_CHECK_TTL).is_none());
+    }
+
+    #[test]
+    fn leaving_forgets_at_once() {
+        let (checks, start) = (MemberChecks::default(), Instant::now());
+        checks.remember(1, user(7), start);
+        checks.remember(2, user(7), start);
+        checks.forget(1, 7);
+        assert!(checks.get(1, 7, start).is_none());
+        assert!(checks.get(2, 7, start).is_some());
+    }
+
+    #[test]
+    fn expired_checks_are_swept_out() {
+        let (checks, start) = (MemberChecks::default(), Instant::now());
+        for author in 0..100 {
+            checks.remember(1, user(author), start);
+        }
+        checks.remember(2, user(1), start + MEMBER_CHECK_TTL);
+        assert_eq!(checks.lock().passed.len(), 1);
     }
 }
