@@ -101,7 +101,7 @@ impl Application {
             keys: JwtKeys::new(&secret, config.access_token_ttl),
             metrics: telemetry::metrics_handle(),
             realtime: Arc::clone(&realtime),
-            writer: MessageWriter::start(db.clone(), realtime.broker.clone()),
+            writer: MessageWriter::start(db.clone(), realtime.broker.clone(), realtime.hub.member_checks.clone()),
             db,
             config,
             spa,

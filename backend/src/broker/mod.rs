@@ -42,6 +42,11 @@ pub enum Event {
     TokenRevoked {
         token_id: i64,
     },
+    /// A user left a room: every node checks their next send there again.
+    MemberLeft {
+        room_id: i64,
+        user_id: i64,
+    },
 }
 
 /// Cheap to clone.

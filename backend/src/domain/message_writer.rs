@@ -11,27 +11,21 @@
 //! and subscribers would see seqs out of order, each inversion costing every one of them a
 //! database read to fill a gap that was not one.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::member_checks::MemberChecks;
 use super::messages::{self, DedupKeys, MessageBody, PendingSend, Posted};
 use crate::broker::{Broker, Event};
 use crate::db::Database;
-use crate::db::models::UserRow;
 use crate::error::ApiError;
 
 /// The most sends committed in one transaction.
 const MAX_BATCH: usize = 256;
 /// Sends waiting for the writer before new ones wait to enter the queue (backpressure).
 const QUEUE_DEPTH: usize = 4096;
-/// How long a passed membership check lets the same author send to the same room unchecked.
-/// Leaving a room forgets it at once on the node that handled the leave; other nodes notice
-/// within this time.
-const MEMBER_CHECK_TTL: Duration = Duration::from_secs(5);
 
 struct Job {
     send: PendingSend,
@@ -46,52 +40,10 @@ pub struct MessageWriter {
     members: MemberChecks,
 }
 
-/// Passed membership checks, by (room, author): the author's row and when it was read.
-///
-/// Why: the check is a database read on the blocking pool before every send. For a chat socket
-/// sending into the room it sits in, it cost more than the rest of the send together (on SQLite
-/// a reader refills its page cache after every commit): with it remembered for a few seconds, one
-/// node on SQLite keeps up with 2,000 messages/s fanned out to 50 sockets each, not 1,250.
-#[derive(Clone, Default)]
-struct MemberChecks(Arc<Mutex<Checks>>);
-
-#[derive(Default)]
-struct Checks {
-    passed: HashMap<(i64, i64), (Instant, UserRow)>,
-    /// When expired entries were last swept out (at most once per TTL).
-    swept: Option<Instant>,
-}
-
-impl MemberChecks {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Checks> {
-        // Each operation leaves the map consistent, so a poisoned lock is still usable.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn get(&self, room_id: i64, author: i64, now: Instant) -> Option<UserRow> {
-        let checks = self.lock();
-        let (at, row) = checks.passed.get(&(room_id, author))?;
-        (now - *at < MEMBER_CHECK_TTL).then(|| row.clone())
-    }
-
-    fn remember(&self, room_id: i64, author: UserRow, now: Instant) {
-        let mut checks = self.lock();
-        if checks.swept.is_none_or(|swept| now - swept >= MEMBER_CHECK_TTL) {
-            checks.passed.retain(|_, (at, _)| now - *at < MEMBER_CHECK_TTL);
-            checks.swept = Some(now);
-        }
-        checks.passed.insert((room_id, author.id), (now, author));
-    }
-
-    fn forget(&self, room_id: i64, user_id: i64) {
-        self.lock().passed.remove(&(room_id, user_id));
-    }
-}
-
 impl MessageWriter {
     /// Starts the writer thread and its publisher task (on the current runtime). Both end when
-    /// every handle is dropped.
-    pub fn start(db: Database, broker: Broker) -> MessageWriter {
+    /// every handle is dropped. `members` is the node's memory of passed membership checks.
+    pub fn start(db: Database, broker: Broker, members: MemberChecks) -> MessageWriter {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         // Unbounded: the writer must never wait on the broker (a Redis outage is retried there).
         let (published, mut to_publish) = mpsc::unbounded_channel::<Event>();
@@ -109,7 +61,7 @@ impl MessageWriter {
             .spawn(move || write_batches(&writer_db, jobs, &published))
             // Unwrap: spawning a thread fails only when the OS is out of threads at start-up.
             .expect("cannot start the message writer thread");
-        MessageWriter { db, queue, members: MemberChecks::default() }
+        MessageWriter { db, queue, members }
     }
 
     /// Stores a message from `author` in `room_id`, once; committed when this returns `Ok`, and
@@ -134,11 +86,6 @@ impl MessageWriter {
         let job = Job { send: PendingSend { room_id, author, body, keys }, reply };
         self.queue.send(job).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
-    }
-
-    /// `user_id` is no longer a member of `room_id`: their next send there is checked again.
-    pub fn forget_member(&self, room_id: i64, user_id: i64) {
-        self.members.forget(room_id, user_id);
     }
 }
 
@@ -178,45 +125,5 @@ fn write_batches(db: &Database, mut jobs: mpsc::Receiver<Job>, published: &mpsc:
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn user(id: i64) -> UserRow {
-        UserRow { id, username: format!("u{id}"), display_name: format!("U{id}"), created_at: crate::db::now() }
-    }
-
-    #[test]
-    fn a_passed_check_is_trusted_for_its_ttl_only() {
-        let (checks, start) = (MemberChecks::default(), Instant::now());
-        assert!(checks.get(1, 7, start).is_none());
-        checks.remember(1, user(7), start);
-        assert_eq!(checks.get(1, 7, start + MEMBER_CHECK_TTL / 2).map(|u| u.id), Some(7));
-        assert!(checks.get(2, 7, start).is_none(), "another room is checked on its own");
-        assert!(checks.get(1, 8, start).is_none(), "another author is checked on their own");
-        assert!(checks.get(1, 7, start + MEMBER_CHECK_TTL).is_none());
-    }
-
-    #[test]
-    fn leaving_forgets_at_once() {
-        let (checks, start) = (MemberChecks::default(), Instant::now());
-        checks.remember(1, user(7), start);
-        checks.remember(2, user(7), start);
-        checks.forget(1, 7);
-        assert!(checks.get(1, 7, start).is_none());
-        assert!(checks.get(2, 7, start).is_some());
-    }
-
-    #[test]
-    fn expired_checks_are_swept_out() {
-        let (checks, start) = (MemberChecks::default(), Instant::now());
-        for author in 0..100 {
-            checks.remember(1, user(author), start);
-        }
-        checks.remember(2, user(1), start + MEMBER_CHECK_TTL);
-        assert_eq!(checks.lock().passed.len(), 1);
     }
 }

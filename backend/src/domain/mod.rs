@@ -3,6 +3,7 @@
 
 pub mod api_tokens;
 pub mod credentials;
+pub mod member_checks;
 pub mod message_writer;
 pub mod messages;
 pub mod rooms;

@@ -7,6 +7,7 @@ use utoipa::IntoParams;
 
 use super::State;
 use super::caller::Caller;
+use crate::broker::Event;
 use crate::domain::messages::MAX_PAGE;
 use crate::domain::rooms::{self, ListScope, NewRoomSpec};
 use crate::error::ApiError;
@@ -121,7 +122,8 @@ pub async fn leave(state: State, caller: Caller, path: web::Path<i64>) -> Result
     caller.require_session()?;
     let room_id = path.into_inner();
     state.db.write(move |conn| rooms::leave(conn, room_id, caller.user_id)).await?;
-    state.writer.forget_member(room_id, caller.user_id);
+    // Their next send is checked again, on every node.
+    state.realtime.broker.publish(Event::MemberLeft { room_id, user_id: caller.user_id }).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -16,6 +16,7 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use super::reorder::{self, Reorder};
 use crate::broker::Event;
+use crate::domain::member_checks::MemberChecks;
 
 /// Identifies one socket on this node.
 pub type ConnectionId = u64;
@@ -86,6 +87,9 @@ struct HubState {
 
 #[derive(Default)]
 pub struct RoomHub {
+    /// The node's passed membership checks for sends. Here because every node's events arrive
+    /// here: a leave on any node forgets the leaver's entry on this one.
+    pub member_checks: MemberChecks,
     state: Mutex<HubState>,
     /// New messages of the rooms with local subscribers, put back in seq order (see `reorder`).
     order: Mutex<Reorder>,
@@ -212,6 +216,7 @@ impl RoomHub {
                 let frame = ServerFrame::PresenceChanged { room_id: *room_id, user: user.clone(), online: *online };
                 self.to_room(*room_id, None, Some(user.id), &frame);
             }
+            Event::MemberLeft { room_id, user_id } => self.member_checks.forget(*room_id, *user_id),
             Event::TokenRevoked { token_id } => {
                 for session in self.state().sessions.values().filter(|s| s.api_token_id == Some(*token_id)) {
                     session.order_close(CloseOrder::TOKEN_REVOKED);

@@ -123,6 +123,22 @@ mod postgres {
         assert!(gaps <= sockets.len() as u64, "sockets filled {gaps} gaps from the database");
     }
 
+    /// Bob posts through node B, which then trusts his membership for a few seconds, and leaves
+    /// the room through node A: B refuses his next post straight away, not seconds later.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cluster_leaving_through_one_node_stops_posting_through_the_other() {
+        let Some(cluster) = Cluster::start(2, NodeOptions::default()).await else { return };
+        let (a, b) = (cluster.app(0), cluster.app(1));
+        let (_alice, bob, room_id) = two_members(a).await;
+        b.send(&bob, room_id, "through B").await;
+
+        expect_status(a.leave_room(&bob.token, room_id).await, StatusCode::NO_CONTENT).await;
+        // The leave reaches B through Redis: a moment, far less than the 5 s B would trust it.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let refused = b.post_message(&bob.token, room_id, &json!({"body": "after leaving"})).await;
+        assert_eq!(expect_problem(refused, StatusCode::FORBIDDEN).await["code"], "not_a_member");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cluster_presence_is_seen_on_both_nodes() {
         let Some(cluster) = Cluster::start(2, NodeOptions::default()).await else { return };
