@@ -168,7 +168,7 @@ impl Config {
             data_dir: var("DATA_DIR").map(PathBuf::from).unwrap_or(defaults.data_dir),
             database_url: var("DATABASE_URL"),
             redis_url: var("REDIS_URL"),
-            jwt_secret: var("JWT_SECRET"),
+            jwt_secret: jwt_secret_var()?,
             static_dir: var("STATIC_DIR").map(PathBuf::from),
             allowed_origins: var("ALLOWED_ORIGINS")
                 .map(|v| {
@@ -197,6 +197,23 @@ impl Config {
                 .map_err(|problem| ConfigError { name: "TRUSTED_PROXIES", problem })?
                 .unwrap_or_default(),
         })
+    }
+}
+
+/// The fewest bytes `JWT_SECRET` may have: HS256 with a shorter key can be brute-forced offline from one
+/// token (RFC 7518 asks for a key at least as long as the hash, 32 bytes).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+fn jwt_secret_var() -> Result<Option<String>, ConfigError> {
+    match var("JWT_SECRET") {
+        Some(secret) if secret.len() < MIN_JWT_SECRET_BYTES => Err(ConfigError {
+            name: "JWT_SECRET",
+            problem: format!(
+                "is {} bytes long; it needs at least {MIN_JWT_SECRET_BYTES} random bytes (try `openssl rand -hex 32`)",
+                secret.len()
+            ),
+        }),
+        secret => Ok(secret),
     }
 }
 

@@ -40,6 +40,10 @@ pub enum ApiError {
     /// 422 `validation_failed`: well-formed but breaking the rules, one entry per field.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// 422 `invalid_text`: a string holding U+0000 or a control character where none may be, one entry
+    /// per field (CONTRACT-2 "Text, everywhere").
+    #[error("invalid text")]
+    InvalidText(Vec<FieldError>),
     /// 429 `rate_limited`: too many requests; `Retry-After` says when to try again (the
     /// `RateLimit-*` headers are added by `http::rate_limit`).
     #[error("rate limited for {retry_after:?}")]
@@ -74,6 +78,10 @@ impl ApiError {
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
         ApiError::Conflict { code, detail: detail.into() }
     }
+    /// A 422 `invalid_text` for one field.
+    pub fn invalid_text(field: &str, message: impl Into<String>) -> Self {
+        ApiError::InvalidText(vec![FieldError { field: field.to_owned(), message: message.into() }])
+    }
     /// A 422 for one field.
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         ApiError::Validation(vec![FieldError { field: field.to_owned(), message: message.into() }])
@@ -90,6 +98,11 @@ impl ApiError {
             503 => ApiError::Unavailable { detail: problem.detail },
             _ => ApiError::internal(std::io::Error::other(self.to_string())),
         }
+    }
+
+    /// True when a dependency is down (503): retrying later may succeed, retrying now will not.
+    pub fn is_unavailable(&self) -> bool {
+        self.problem().status == 503
     }
 
     /// True when a diesel unique constraint rejected the write.
@@ -121,6 +134,11 @@ impl ApiError {
             ApiError::Validation(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "The request breaks a rule: see errors.".into())
             }
+            ApiError::InvalidText(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_text",
+                "The request holds a character that is not allowed there: see errors.".into(),
+            ),
             ApiError::RateLimited { retry_after } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -134,7 +152,7 @@ impl ApiError {
             ApiError::Internal(_) => internal(),
         };
         let errors = match self {
-            ApiError::Validation(errors) => Some(errors.clone()),
+            ApiError::Validation(errors) | ApiError::InvalidText(errors) => Some(errors.clone()),
             _ => None,
         };
         problem(status, code, detail, errors)

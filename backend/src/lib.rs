@@ -19,6 +19,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod openapi;
+pub mod revocations;
 pub mod telemetry;
 pub mod ws;
 

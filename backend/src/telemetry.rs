@@ -97,13 +97,31 @@ impl RootSpanBuilder for RequestSpan {
     }
 }
 
+/// The method as a metric label: the standard ones by name, any other as `other`, so that a client
+/// inventing methods (`X00001 /healthz`) cannot grow `/metrics` without bound.
+fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::PATCH, "PATCH"),
+        (Method::DELETE, "DELETE"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN.iter().find(|(known, _)| known == method).map_or("other", |(_, name)| name)
+}
+
 /// Counts requests and times them by route pattern (not by path, which would explode the labels).
 pub async fn record_request<B: MessageBody>(
     req: ServiceRequest,
     next: actix_web::middleware::Next<B>,
 ) -> Result<ServiceResponse<B>, Error> {
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let mut response = next.call(req).await?;
     // The id every log line of this request carries, so a client's report can be found in the logs.
     let request_id = response.request().extensions().get::<RequestId>().map(|id| id.to_string());
@@ -112,7 +130,7 @@ pub async fn record_request<B: MessageBody>(
     }
     let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".into());
     let status = response.status().as_u16().to_string();
-    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+    metrics::counter!("http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);
     metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
         .record(started.elapsed().as_secs_f64());

@@ -272,7 +272,8 @@ impl Socket {
                     self.send_failed(&client_id, &code, message);
                 }
             }
-            ServerFrame::Pong => {}
+            // The app leaves rooms through REST and drops them from its list itself.
+            ServerFrame::Unsubscribed { .. } | ServerFrame::Pong => {}
         }
     }
 

@@ -85,6 +85,12 @@ pub enum ServerFrame {
         user: User,
         online: bool,
     },
+    /// The user stopped being a member of the room: this socket receives nothing more from it
+    /// (no message, edit, typing or presence) until it subscribes again as a member.
+    Unsubscribed {
+        room_id: i64,
+        reason: UnsubscribeReason,
+    },
     /// A frame could not be handled; the connection stays open.
     Error {
         code: String,
@@ -93,6 +99,21 @@ pub enum ServerFrame {
         client_id: Option<String>,
     },
     Pong,
+}
+
+/// Why a socket stopped receiving a room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum UnsubscribeReason {
+    /// The user left the room.
+    Left,
+    /// A moderator removed them.
+    Removed,
+    /// A moderator banned them.
+    Banned,
+    /// The room was deleted.
+    RoomDeleted,
 }
 
 /// A single-use credential for opening a WebSocket from a browser.

@@ -30,7 +30,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** End the session a refresh token belongs to. Unknown tokens are accepted silently. */
+        /**
+         * End the session a refresh token belongs to: its access tokens get 401 from then on, on every node,
+         *     and its sockets close with 4001. Unknown tokens are accepted silently.
+         */
         post: operations["logout"];
         delete?: never;
         options?: never;
@@ -971,7 +974,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unsupported_media_type`: a body declared as something other than JSON */
+            /** @description `unsupported_media_type`: a body declared as another type than JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -980,7 +983,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed`, with `errors` */
+            /** @description `validation_failed`, with `errors`; `invalid_text`: U+0000 or a control character where none may be */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1070,7 +1073,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unsupported_media_type`: a body declared as something other than JSON */
+            /** @description `unsupported_media_type`: a body declared as another type than JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1079,7 +1082,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed`: the caller's own name */
+            /** @description `validation_failed`: the caller's own name; `invalid_text`: U+0000 or a control character where none may be */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1287,7 +1290,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unsupported_media_type`: a body declared as something other than JSON */
+            /** @description `unsupported_media_type`: a body declared as another type than JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1296,7 +1299,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed` */
+            /** @description `validation_failed`; `invalid_text`: U+0000 or a control character where none may be */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1827,7 +1830,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unsupported_media_type`: a body declared as something other than JSON */
+            /** @description `unsupported_media_type`: a body declared as another type than JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1836,7 +1839,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed` */
+            /** @description `validation_failed`; `invalid_text`: U+0000 or a control character where none may be */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2000,7 +2003,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unsupported_media_type`: a body declared as something other than JSON */
+            /** @description `unsupported_media_type`: a body declared as another type than JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2009,7 +2012,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed` */
+            /** @description `validation_failed`; `invalid_text`: U+0000 or a control character where none may be */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2100,7 +2103,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unsupported_media_type`: a body declared as something other than JSON */
+            /** @description `unsupported_media_type`: a body declared as another type than JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2109,7 +2112,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed` */
+            /** @description `validation_failed`; `invalid_text`: U+0000 or a control character where none may be */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2240,7 +2243,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unsupported_media_type`: a body declared as something other than JSON */
+            /** @description `unsupported_media_type`: a body declared as another type than JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2249,7 +2252,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed` */
+            /** @description `validation_failed`; `invalid_text`: U+0000 or a control character where none may be */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -42,6 +42,11 @@ pub enum Event {
     TokenRevoked {
         token_id: i64,
     },
+    /// A session (refresh-token family) ended: its access tokens are refused and its sockets close with
+    /// 4001 on every node.
+    SessionEnded {
+        session: String,
+    },
     /// A user left a room: every node checks their next send there again.
     MemberLeft {
         room_id: i64,

@@ -118,13 +118,15 @@ pub fn connect(backend: Backend, url: &str) -> Result<DbConnection, StorageError
 fn connect_sqlite(url: &str) -> Result<SqliteConnection, StorageError> {
     let mut conn = SqliteConnection::establish(url.strip_prefix("sqlite://").unwrap_or(url))?;
     // busy_timeout: readers may still meet a checkpoint; foreign_keys is off by default in SQLite;
-    // synchronous=NORMAL is durable in WAL mode against a process crash, and fast. mmap: in WAL mode
+    // synchronous=FULL: in WAL mode NORMAL survives a process crash but not the host losing power, and
+    // an acknowledged message must survive both (CONTRACT-2 "Durability"); FULL fsyncs the WAL at every
+    // commit, which group commit pays once per batch. mmap: in WAL mode
     // a reader drops its page cache whenever another connection wrote, so under steady writes
     // every read refills it; mapped pages make that refill cheap. Auto-checkpoints are off: the
     // writer would stall on them; `Database` checkpoints from a thread of its own instead.
     // journal_size_limit: a WAL file is cut back to 64 MiB when it starts over.
     conn.batch_execute(
-        "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;
+        "PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;
          PRAGMA mmap_size = 268435456; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
     )?;
     Ok(conn)

@@ -42,6 +42,7 @@ impl NewToken {
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
+        crate::domain::text::check_name("name", &name)?;
         Ok(NewToken { name, scopes, expires_in_days: req.expires_in_days })
     }
 }
@@ -112,6 +113,27 @@ pub fn authenticate(conn: &mut DbConnection, secret: &str) -> Result<ApiTokenRow
         Some(_) => Err(ApiError::unauthorized("token_expired", "This API token has expired.")),
         None => Err(ApiError::unauthorized("invalid_token", "This API token is not valid.")),
     }
+}
+
+/// 401 unless token `token_id` is still live (not revoked, not expired).
+pub fn check_live(conn: &mut DbConnection, token_id: i64) -> Result<(), ApiError> {
+    let row: Option<ApiTokenRow> =
+        api_tokens::table.find(token_id).select(ApiTokenRow::as_select()).first(conn).optional()?;
+    match row {
+        Some(t) if t.revoked_at.is_some() => {
+            Err(ApiError::unauthorized("token_revoked", "This API token was revoked."))
+        }
+        Some(t) if t.expires_at.is_some_and(|e| e <= now()) => {
+            Err(ApiError::unauthorized("token_expired", "This API token has expired."))
+        }
+        Some(_) => Ok(()),
+        None => Err(ApiError::unauthorized("invalid_token", "This API token is not valid.")),
+    }
+}
+
+/// The tokens revoked at or after `since` (what `revocations::watch` tells the hub).
+pub fn revoked_since(conn: &mut DbConnection, since: NaiveDateTime) -> Result<Vec<i64>, ApiError> {
+    Ok(api_tokens::table.filter(api_tokens::revoked_at.ge(since)).select(api_tokens::id).load(conn)?)
 }
 
 /// True when `last_used_at` is stale enough to be worth a write.

@@ -43,6 +43,18 @@ struct Claims {
     exp: i64,
     /// Issue time, Unix seconds.
     iat: i64,
+    /// The session (refresh-token family) the token belongs to: ending the session ends the token.
+    sid: String,
+}
+
+/// What a valid access token says.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    pub user_id: i64,
+    /// Expiry, Unix seconds.
+    pub expires_at: i64,
+    /// The session it belongs to.
+    pub session: String,
 }
 
 /// An access token as issued.
@@ -58,6 +70,7 @@ impl JwtKeys {
         // Nodes share a clock source; a token past `exp` is refused at once.
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "sub"]);
+        // `sid` is required by `Claims` itself: a token without one (issued before sessions) is refused.
         JwtKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -66,17 +79,17 @@ impl JwtKeys {
         }
     }
 
-    pub fn issue(&self, user_id: i64) -> Result<AccessToken, ApiError> {
+    pub fn issue(&self, user_id: i64, session: &str) -> Result<AccessToken, ApiError> {
         let now = chrono::Utc::now().timestamp();
         let expires_in = self.ttl.as_secs() as i64;
-        let claims = Claims { sub: user_id.to_string(), iat: now, exp: now + expires_in };
+        let claims = Claims { sub: user_id.to_string(), iat: now, exp: now + expires_in, sid: session.to_owned() };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(ApiError::internal)?;
         Ok(AccessToken { token, expires_in })
     }
 
-    /// The user id and expiry (Unix seconds) of a valid token; 401 otherwise.
-    pub fn verify(&self, token: &str) -> Result<(i64, i64), ApiError> {
+    /// What a valid token says; 401 otherwise. Whether its session still lives is the caller's check.
+    pub fn verify(&self, token: &str) -> Result<Verified, ApiError> {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => ApiError::unauthorized("token_expired", "The access token has expired."),
@@ -87,8 +100,21 @@ impl JwtKeys {
             .sub
             .parse()
             .map_err(|_| ApiError::unauthorized("invalid_token", "The access token is not valid."))?;
-        Ok((user_id, data.claims.exp))
+        Ok(Verified { user_id, expires_at: data.claims.exp, session: data.claims.sid })
     }
+}
+
+/// Password hashes computed at once, at most: each argon2 hash holds 19 MiB while it runs, so without a
+/// cap a burst of 100 registrations held 493 MiB. One per core keeps the cores busy and memory flat;
+/// the rest wait their turn (and the login and register rate limits keep that queue short).
+static HASHING: LazyLock<tokio::sync::Semaphore> =
+    LazyLock::new(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+
+/// Runs password hashing work (`hash_password`, `verify_password`) off the async workers, within the cap.
+pub async fn hashing<R: Send + 'static>(work: impl FnOnce() -> R + Send + 'static) -> Result<R, ApiError> {
+    // The semaphore is never closed, so acquiring fails only if it were.
+    let _slot = HASHING.acquire().await.map_err(ApiError::internal)?;
+    tokio::task::spawn_blocking(work).await.map_err(ApiError::internal)
 }
 
 /// An argon2id hash in PHC form, with a fresh random salt.
@@ -140,8 +166,9 @@ mod tests {
     #[test]
     fn jwt_round_trip_and_wrong_key() {
         let keys = JwtKeys::new(b"k1", Duration::from_secs(60));
-        let token = keys.issue(42).unwrap();
-        assert_eq!(keys.verify(&token.token).unwrap().0, 42);
+        let token = keys.issue(42, "family").unwrap();
+        let verified = keys.verify(&token.token).unwrap();
+        assert_eq!((verified.user_id, verified.session.as_str()), (42, "family"));
         let other = JwtKeys::new(b"k2", Duration::from_secs(60));
         assert!(other.verify(&token.token).is_err());
     }

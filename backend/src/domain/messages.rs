@@ -33,6 +33,7 @@ impl MessageBody {
         if raw.chars().count() > 4000 {
             return Err(ApiError::invalid("body", "must be at most 4000 characters"));
         }
+        domain::text::check_body("body", &raw)?;
         Ok(MessageBody(raw))
     }
 }
@@ -49,6 +50,9 @@ impl DedupKeys {
         let client_id = client_id.filter(|c| !c.is_empty());
         if client_id.as_ref().is_some_and(|c| c.chars().count() > 64) {
             return Err(ApiError::invalid("client_id", "must be at most 64 characters"));
+        }
+        if let Some(client_id) = &client_id {
+            domain::text::check_name("client_id", client_id)?;
         }
         let idempotency_key = idempotency_key.map(|k| k.trim().to_owned()).filter(|k| !k.is_empty());
         if idempotency_key.as_ref().is_some_and(|k| k.len() > 255) {
@@ -92,9 +96,9 @@ pub fn prepare(conn: &mut DbConnection, room_id: i64, author: i64) -> Result<Use
 /// Stores a batch of sends in one transaction: one commit (one fsync) for all of them. Committed
 /// when this returns `Ok`; the inner results say what became of each send, in the batch's order.
 ///
-/// The sends of each room are stored together in a few statements (`store_room`). When that meets
-/// a duplicate key (a retry racing its first attempt), that room's sends are stored one by one
-/// instead, each in its own savepoint, so that only the duplicate is set aside.
+/// The sends of each room are stored together in a few statements (`store_room`). When that fails
+/// (a retry racing its first attempt, a row the database refuses), that room's sends are stored one by
+/// one instead, each in its own savepoint, so that only the one at fault is set aside.
 pub fn store_batch(conn: &mut DbConnection, batch: &[PendingSend]) -> Result<Vec<Result<Posted, ApiError>>, ApiError> {
     let mut rooms: Vec<i64> = batch.iter().map(|s| s.room_id).collect();
     rooms.sort_unstable();
@@ -105,9 +109,12 @@ pub fn store_batch(conn: &mut DbConnection, batch: &[PendingSend]) -> Result<Vec
             let indexes: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].room_id == room_id).collect();
             let sends: Vec<&PendingSend> = indexes.iter().map(|&i| &batch[i]).collect();
             let stored = match conn.transaction(|conn| store_room(conn, room_id, &sends)) {
-                Err(e) if e.is_unique_violation() => sends.iter().map(|send| store_alone(conn, send)).collect(),
-                Err(e) => return Err(e),
                 Ok(posted) => posted.into_iter().map(Ok).collect::<Vec<_>>(),
+                // The database is gone: the whole batch fails, and its senders retry.
+                Err(e) if e.is_unavailable() => return Err(e),
+                // A duplicate key, or a row the database refuses: each send alone, so that one bad
+                // send fails only its sender (CONTRACT-2 "Text, everywhere").
+                Err(_) => sends.iter().map(|send| store_alone(conn, send)).collect(),
             };
             for (i, result) in indexes.into_iter().zip(stored) {
                 results[i] = Some(result);

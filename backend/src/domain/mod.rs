@@ -7,4 +7,5 @@ pub mod member_checks;
 pub mod message_writer;
 pub mod messages;
 pub mod rooms;
+pub mod text;
 pub mod users;

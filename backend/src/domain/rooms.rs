@@ -40,6 +40,10 @@ impl NewRoomSpec {
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
+        domain::text::check_name("name", &name)?;
+        if let Some(topic) = &topic {
+            domain::text::check_body("topic", topic)?;
+        }
         Ok(NewRoomSpec { name, topic, visibility: req.visibility.unwrap_or_default() })
     }
 }
@@ -130,13 +134,12 @@ pub fn create(conn: &mut DbConnection, owner: i64, spec: NewRoomSpec) -> Result<
 
 /// Makes `user_id` a member unless they are one. A new member starts with everything read:
 /// the backlog is history to them, not news.
+/// One statement, no check before it: two joins at the same moment both succeed (with a check first, the
+/// second one's insert met the first one's row and answered 409 on PostgreSQL).
 fn add(conn: &mut DbConnection, room: &RoomRow, user_id: i64, role: &str) -> Result<(), ApiError> {
-    let exists = room_members::table.find((room.id, user_id)).count().get_result::<i64>(conn)? > 0;
-    if !exists {
-        let joined_at = now();
-        let row = MemberRow { room_id: room.id, user_id, role: role.into(), joined_at, last_read_seq: room.last_seq };
-        diesel::insert_into(room_members::table).values(row).execute(conn)?;
-    }
+    let row =
+        MemberRow { room_id: room.id, user_id, role: role.into(), joined_at: now(), last_read_seq: room.last_seq };
+    crate::db::insert_member_unless_present(conn, &row)?;
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 //! both log in again.
 
 use chat_api::{FieldError, RegisterRequest, TokenResponse};
-use chrono::Duration;
+use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::credentials::{JwtKeys, REFRESH_TOKEN_PREFIX, hash_secret, new_secret};
@@ -56,6 +56,9 @@ impl Registration {
         let display_name = req.display_name.as_deref().map(str::trim).filter(|d| !d.is_empty()).map(str::to_owned);
         if display_name.as_ref().is_some_and(|d| d.chars().count() > 64) {
             fail("display_name", "must be at most 64 characters".into());
+        }
+        if let Some(display_name) = &display_name {
+            crate::domain::text::check_name("display_name", display_name)?;
         }
         match username {
             Some(username) if errors.is_empty() => Ok(Registration {
@@ -129,18 +132,19 @@ pub fn start_session(
 ) -> Result<TokenResponse, ApiError> {
     let refresh_token = new_secret(REFRESH_TOKEN_PREFIX);
     let new_family = new_secret("");
+    let family = family.unwrap_or(&new_family);
     let created_at = now();
     let ttl = Duration::from_std(refresh_ttl).map_err(ApiError::internal)?;
     diesel::insert_into(refresh_tokens::table)
         .values(NewRefreshToken {
             user_id: user.id,
-            family: family.unwrap_or(&new_family),
+            family,
             token_hash: &hash_secret(&refresh_token),
             created_at,
             expires_at: created_at + ttl,
         })
         .execute(conn)?;
-    let access = keys.issue(user.id)?;
+    let access = keys.issue(user.id, family)?;
     Ok(TokenResponse {
         access_token: access.token,
         token_type: "Bearer".into(),
@@ -161,6 +165,13 @@ pub fn refresh(
     let hash = hash_secret(refresh_token);
     let at = now();
     let rotated = conn.transaction(|conn| -> Result<Option<TokenResponse>, ApiError> {
+        let family: Option<String> = refresh_tokens::table
+            .filter(refresh_tokens::token_hash.eq(&hash))
+            .select(refresh_tokens::family)
+            .first(conn)
+            .optional()?;
+        let Some(family) = family else { return Ok(None) };
+        lock_family(conn, &family)?;
         // Spending is one conditional UPDATE, so two concurrent refreshes cannot both succeed.
         let spent: Option<(i64, String)> = diesel::update(
             refresh_tokens::table
@@ -192,24 +203,54 @@ pub fn refresh(
     Err(ApiError::unauthorized("invalid_refresh_token", "The refresh token is invalid, expired or already used."))
 }
 
-/// Ends the session the refresh token belongs to. Unknown tokens are ignored: logging out twice is fine.
-pub fn logout(conn: &mut DbConnection, refresh_token: &str) -> Result<(), ApiError> {
+/// The sessions (refresh-token families) ended at or after `since` (what `revocations::watch` reads).
+pub fn sessions_ended_since(conn: &mut DbConnection, since: NaiveDateTime) -> Result<Vec<String>, ApiError> {
+    Ok(refresh_tokens::table
+        .filter(refresh_tokens::revoked_at.ge(since))
+        .select(refresh_tokens::family)
+        .distinct()
+        .load(conn)?)
+}
+
+/// Ends the session the refresh token belongs to and returns it. Unknown tokens are ignored: logging
+/// out twice is fine.
+pub fn logout(conn: &mut DbConnection, refresh_token: &str) -> Result<Option<String>, ApiError> {
     let family: Option<String> = refresh_tokens::table
         .filter(refresh_tokens::token_hash.eq(hash_secret(refresh_token)))
         .select(refresh_tokens::family)
         .first(conn)
         .optional()?;
-    if let Some(family) = family {
-        revoke_family(conn, &family)?;
+    if let Some(family) = &family {
+        revoke_family(conn, family)?;
     }
-    Ok(())
+    Ok(family)
 }
 
 fn revoke_family(conn: &mut DbConnection, family: &str) -> Result<(), ApiError> {
-    diesel::update(refresh_tokens::table.filter(refresh_tokens::family.eq(family)))
-        .filter(refresh_tokens::revoked_at.is_null())
-        .set(refresh_tokens::revoked_at.eq(now()))
-        .execute(conn)?;
+    conn.transaction(|conn| {
+        lock_family(conn, family)?;
+        diesel::update(refresh_tokens::table.filter(refresh_tokens::family.eq(family)))
+            .filter(refresh_tokens::revoked_at.is_null())
+            .set(refresh_tokens::revoked_at.eq(now()))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+/// Makes refreshes and revocations of one family take turns, on PostgreSQL, by locking the family's
+/// first token. Without it, under READ COMMITTED, a revocation racing a refresh updated the rows it saw
+/// when it started, and the refresh's new token (inserted meanwhile) stayed valid: a thief racing the
+/// reuse detection kept a live session. SQLite has one writer, so its writes take turns already.
+fn lock_family(conn: &mut DbConnection, family: &str) -> Result<(), ApiError> {
+    if let DbConnection::Postgresql(pg) = conn {
+        refresh_tokens::table
+            .filter(refresh_tokens::family.eq(family))
+            .order(refresh_tokens::id.asc())
+            .select(refresh_tokens::id)
+            .limit(1)
+            .for_update()
+            .load::<i64>(pg)?;
+    }
     Ok(())
 }
 

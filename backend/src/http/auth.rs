@@ -5,8 +5,10 @@ use chat_api::{LoginRequest, Problem, RefreshRequest, RegisterRequest, TokenResp
 
 use super::State;
 use super::caller::Caller;
+use super::json::JsonBody;
 use super::rate_limit::Limit;
-use crate::domain::credentials::{hash_password, verify_password, verify_password_of_nobody};
+use crate::broker::Event;
+use crate::domain::credentials::{hash_password, hashing, verify_password, verify_password_of_nobody};
 use crate::domain::users::{self, Registration};
 use crate::error::ApiError;
 
@@ -26,18 +28,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`username_taken`", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`, with `errors`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`, with `errors`; `invalid_text`: U+0000 or a control character where none may be", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: a body declared as another type than JSON", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn register(
     state: State,
     req: HttpRequest,
-    body: web::Json<RegisterRequest>,
+    body: JsonBody<RegisterRequest>,
 ) -> Result<HttpResponse, ApiError> {
     state.limits.enforce_per_address(&req, Limit::Register).await?;
     let registration = Registration::parse(body.into_inner())?;
     let password = registration.password.clone();
     // Hashing is deliberately slow: keep it off the async workers and out of the database writer.
-    let hash = web::block(move || hash_password(&password)).await.map_err(ApiError::internal)??;
+    let hash = hashing(move || hash_password(&password)).await??;
     let st = state.clone();
     let session = state
         .db
@@ -61,7 +64,7 @@ pub async fn register(
 pub async fn login(
     state: State,
     req: HttpRequest,
-    body: web::Json<LoginRequest>,
+    body: JsonBody<LoginRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let LoginRequest { username, password } = body.into_inner();
     // Both count every attempt: guesses spread over many names from one address are held to the
@@ -69,7 +72,7 @@ pub async fn login(
     state.limits.enforce_per_address(&req, Limit::LoginPerAddress).await?;
     state.limits.enforce(&req, Limit::LoginPerUsername, &username.trim().to_lowercase()).await?;
     let found = state.db.read(move |conn| users::find_with_password(conn, &username)).await?;
-    let user = web::block(move || match found {
+    let user = hashing(move || match found {
         Some((user, hash)) if verify_password(&hash, &password) => Some(user),
         Some(_) => None,
         None => {
@@ -77,8 +80,7 @@ pub async fn login(
             None
         }
     })
-    .await
-    .map_err(ApiError::internal)?
+    .await?
     .ok_or_else(|| ApiError::unauthorized("invalid_credentials", "The username or password is wrong."))?;
     let st = state.clone();
     let session = state
@@ -96,7 +98,7 @@ pub async fn login(
         (status = 401, description = "`invalid_refresh_token`: unknown, expired, revoked or already used",
             body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn refresh(state: State, body: web::Json<RefreshRequest>) -> Result<web::Json<TokenResponse>, ApiError> {
+pub async fn refresh(state: State, body: JsonBody<RefreshRequest>) -> Result<web::Json<TokenResponse>, ApiError> {
     let token = body.into_inner().refresh_token;
     let st = state.clone();
     let session =
@@ -104,13 +106,17 @@ pub async fn refresh(state: State, body: web::Json<RefreshRequest>) -> Result<we
     Ok(web::Json(session))
 }
 
-/// End the session a refresh token belongs to. Unknown tokens are accepted silently.
+/// End the session a refresh token belongs to: its access tokens get 401 from then on, on every node,
+/// and its sockets close with 4001. Unknown tokens are accepted silently.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(()),
     request_body = RefreshRequest,
     responses((status = 204, description = "Signed out")))]
-pub async fn logout(state: State, body: web::Json<RefreshRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn logout(state: State, body: JsonBody<RefreshRequest>) -> Result<HttpResponse, ApiError> {
     let token = body.into_inner().refresh_token;
-    state.db.write(move |conn| users::logout(conn, &token)).await?;
+    if let Some(session) = state.db.write(move |conn| users::logout(conn, &token)).await? {
+        // At once here and through Redis; every node also reads it from the database within seconds.
+        state.realtime.broker.publish(Event::SessionEnded { session }).await;
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

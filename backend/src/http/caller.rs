@@ -23,6 +23,8 @@ pub struct Caller {
     pub scopes: Option<Vec<Scope>>,
     /// The API token used, if any.
     pub api_token_id: Option<i64>,
+    /// The session (refresh-token family) of an access token; `None` for an API token.
+    pub session: Option<String>,
     /// When the credential expires, in Unix seconds (`None`: an API token without expiry).
     pub expires_at: Option<i64>,
 }
@@ -36,6 +38,13 @@ impl Caller {
                 format!("This API token lacks the scope {}.", scope.as_str()),
             )),
             _ => Ok(()),
+        }
+    }
+
+    /// Hides what the caller may not read from a room: its last message, without `messages:read`.
+    pub fn redact(&self, room: &mut chat_api::Room) {
+        if self.require(Scope::MessagesRead).is_err() {
+            room.last_message = None;
         }
     }
 
@@ -84,8 +93,17 @@ impl FromRequest for Caller {
 /// Checks a bearer token: a JWT by its signature, an API token in the database.
 pub async fn authenticate_bearer(state: &web::Data<super::AppState>, token: String) -> Result<Caller, ApiError> {
     if !token.starts_with(API_TOKEN_PREFIX) {
-        let (user_id, expires_at) = state.keys.verify(&token)?;
-        return Ok(Caller { user_id, scopes: None, api_token_id: None, expires_at: Some(expires_at) });
+        let verified = state.keys.verify(&token)?;
+        if state.realtime.hub.ended_sessions.has_ended(&verified.session) {
+            return Err(session_ended());
+        }
+        return Ok(Caller {
+            user_id: verified.user_id,
+            scopes: None,
+            api_token_id: None,
+            session: Some(verified.session),
+            expires_at: Some(verified.expires_at),
+        });
     }
     let row = state.db.read(move |conn| api_tokens::authenticate(conn, &token)).await?;
     if api_tokens::needs_touch(&row) {
@@ -93,5 +111,16 @@ pub async fn authenticate_bearer(state: &web::Data<super::AppState>, token: Stri
         state.db.write(move |conn| api_tokens::touch(conn, id)).await?;
     }
     let expires_at = row.expires_at.map(|t| t.and_utc().timestamp());
-    Ok(Caller { user_id: row.user_id, scopes: Some(row.scope_list()), api_token_id: Some(row.id), expires_at })
+    Ok(Caller {
+        user_id: row.user_id,
+        scopes: Some(row.scope_list()),
+        api_token_id: Some(row.id),
+        session: None,
+        expires_at,
+    })
+}
+
+/// 401 for a credential whose session was ended (logout, or a stolen refresh token detected).
+pub fn session_ended() -> ApiError {
+    ApiError::unauthorized("session_ended", "This session has ended: sign in again.")
 }

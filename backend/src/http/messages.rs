@@ -7,6 +7,7 @@ use utoipa::IntoParams;
 
 use super::State;
 use super::caller::Caller;
+use super::json::JsonBody;
 use super::rooms::page_limit;
 use crate::broker::Event;
 use crate::domain::messages::{self, DEFAULT_PAGE, DedupKeys, MessageBody, Window};
@@ -34,7 +35,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 403, description = "`insufficient_scope` (needs `messages:write`) or `not_a_member`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`; `invalid_text`: U+0000 or a control character where none may be", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: a body declared as another type than JSON", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn send_message(
@@ -42,7 +44,7 @@ pub async fn send_message(
     caller: Caller,
     req: HttpRequest,
     path: web::Path<i64>,
-    body: web::Json<SendMessageRequest>,
+    body: JsonBody<SendMessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::MessagesWrite)?;
     let room_id = path.into_inner();
@@ -110,13 +112,14 @@ pub async fn history(
         (status = 403, description = "`not_the_author` or `insufficient_scope`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`room_not_found` or `message_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`message_deleted`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`; `invalid_text`: U+0000 or a control character where none may be", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: a body declared as another type than JSON", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn edit(
     state: State,
     caller: Caller,
     path: web::Path<(i64, i64)>,
-    body: web::Json<EditMessageRequest>,
+    body: JsonBody<EditMessageRequest>,
 ) -> Result<web::Json<Message>, ApiError> {
     caller.require(Scope::MessagesWrite)?;
     let (room_id, seq) = path.into_inner();
@@ -152,13 +155,14 @@ pub async fn delete(state: State, caller: Caller, path: web::Path<(i64, i64)>) -
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`not_a_member` or `insufficient_scope` (needs `messages:read`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`; `invalid_text`: U+0000 or a control character where none may be", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: a body declared as another type than JSON", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn mark_read(
     state: State,
     caller: Caller,
     path: web::Path<i64>,
-    body: web::Json<ReadMarkerRequest>,
+    body: JsonBody<ReadMarkerRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::MessagesRead)?;
     let room_id = path.into_inner();

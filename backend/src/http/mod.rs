@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod browser_safety;
 pub mod caller;
+pub mod json;
 pub mod messages;
 pub mod ops;
 pub mod rate_limit;
@@ -60,12 +61,12 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
 fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(MAX_BODY_BYTES)
-        // Clients such as curl without -H still send JSON; a body of another declared type is refused.
+        // The declared type is checked by `json::Json` (415 for another type, JSON when none is declared).
         .content_type_required(false)
         .error_handler(|e, _| json_error(e).into())
 }
 
-fn json_error(e: JsonPayloadError) -> ApiError {
+pub(crate) fn json_error(e: JsonPayloadError) -> ApiError {
     match e {
         JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
             ApiError::PayloadTooLarge { limit }

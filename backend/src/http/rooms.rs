@@ -7,6 +7,7 @@ use utoipa::IntoParams;
 
 use super::State;
 use super::caller::Caller;
+use super::json::JsonBody;
 use crate::broker::Event;
 use crate::domain::messages::MAX_PAGE;
 use crate::domain::rooms::{self, ListScope, NewRoomSpec};
@@ -28,13 +29,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 201, description = "Created", body = Room),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: API tokens cannot create rooms", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`; `invalid_text`: U+0000 or a control character where none may be", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: a body declared as another type than JSON", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn create(
-    state: State,
-    caller: Caller,
-    body: web::Json<CreateRoomRequest>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn create(state: State, caller: Caller, body: JsonBody<CreateRoomRequest>) -> Result<HttpResponse, ApiError> {
     caller.require_session()?;
     let spec = NewRoomSpec::parse(body.into_inner())?;
     let room = state.db.write(move |conn| rooms::create(conn, caller.user_id, spec)).await?;
@@ -66,7 +64,9 @@ pub async fn list(state: State, caller: Caller, query: web::Query<ListQuery>) ->
     caller.require(Scope::RoomsRead)?;
     let ListQuery { scope, limit, cursor } = query.into_inner();
     let limit = page_limit(limit, 50)?;
-    let page = state.db.read(move |conn| rooms::list(conn, caller.user_id, scope, limit, cursor.as_deref())).await?;
+    let user_id = caller.user_id;
+    let mut page = state.db.read(move |conn| rooms::list(conn, user_id, scope, limit, cursor.as_deref())).await?;
+    page.items.iter_mut().for_each(|room| caller.redact(room));
     Ok(web::Json(page))
 }
 
@@ -90,8 +90,10 @@ pub fn page_limit(limit: Option<i64>, default: i64) -> Result<i64, ApiError> {
     ))]
 pub async fn get(state: State, caller: Caller, path: web::Path<i64>) -> Result<web::Json<Room>, ApiError> {
     caller.require(Scope::RoomsRead)?;
-    let room_id = path.into_inner();
-    Ok(web::Json(state.db.read(move |conn| rooms::get(conn, room_id, caller.user_id)).await?))
+    let (room_id, user_id) = (path.into_inner(), caller.user_id);
+    let mut room = state.db.read(move |conn| rooms::get(conn, room_id, user_id)).await?;
+    caller.redact(&mut room);
+    Ok(web::Json(room))
 }
 
 /// Join a public room. Joining twice is not an error.
@@ -157,7 +159,7 @@ pub async fn add_member(
     state: State,
     caller: Caller,
     path: web::Path<i64>,
-    body: web::Json<UsernameRequest>,
+    body: JsonBody<UsernameRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_session()?;
     let room_id = path.into_inner();
@@ -174,12 +176,13 @@ pub async fn add_member(
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`user_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`: the caller's own name", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: the caller's own name; `invalid_text`: U+0000 or a control character where none may be", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: a body declared as another type than JSON", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn direct(
     state: State,
     caller: Caller,
-    body: web::Json<UsernameRequest>,
+    body: JsonBody<UsernameRequest>,
 ) -> Result<web::Json<Room>, ApiError> {
     caller.require_session()?;
     let username = body.into_inner().username;

@@ -5,6 +5,7 @@ use chat_api::{ApiTokenList, CreateApiTokenRequest, CreatedApiToken, Problem};
 
 use super::State;
 use super::caller::Caller;
+use super::json::JsonBody;
 use crate::broker::Event;
 use crate::domain::api_tokens::{self, NewToken};
 use crate::error::ApiError;
@@ -21,12 +22,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         (status = 201, description = "Created; `token` is shown once", body = CreatedApiToken),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: API tokens cannot make tokens", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`; `invalid_text`: U+0000 or a control character where none may be", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: a body declared as another type than JSON", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     state: State,
     caller: Caller,
-    body: web::Json<CreateApiTokenRequest>,
+    body: JsonBody<CreateApiTokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_session()?;
     let new = NewToken::parse(body.into_inner())?;

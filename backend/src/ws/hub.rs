@@ -11,12 +11,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytestring::ByteString;
-use chat_api::{Message, ServerFrame, close};
+use chat_api::{Message, ServerFrame, UnsubscribeReason, close};
 use tokio::sync::{Notify, mpsc, watch};
 
 use super::reorder::{self, Reorder};
 use crate::broker::Event;
 use crate::domain::member_checks::MemberChecks;
+use crate::revocations::EndedSessions;
 
 /// Identifies one socket on this node.
 pub type ConnectionId = u64;
@@ -40,6 +41,8 @@ pub struct RoomFrame {
     pub seq: Option<i64>,
     /// New messages only: times the send-to-delivery latency.
     pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// True for `unsubscribed`: the session forgets the room once it has written this frame.
+    pub ends_subscription: bool,
     pub text: ByteString,
 }
 
@@ -53,6 +56,7 @@ pub struct CloseOrder {
 impl CloseOrder {
     pub const TOO_SLOW: CloseOrder = CloseOrder { code: close::TOO_SLOW, reason: "too slow: reconnect with since" };
     pub const TOKEN_REVOKED: CloseOrder = CloseOrder { code: close::TOKEN_EXPIRED, reason: "token revoked" };
+    pub const SESSION_ENDED: CloseOrder = CloseOrder { code: close::TOKEN_EXPIRED, reason: "session ended" };
     pub const RESTARTING: CloseOrder = CloseOrder { code: 1012, reason: "server restarting: reconnect" };
 }
 
@@ -61,6 +65,8 @@ pub struct SessionHandle {
     pub user_id: i64,
     /// The API token behind the socket, so that revoking it closes the socket.
     pub api_token_id: Option<i64>,
+    /// The session behind the socket, so that ending it closes the socket.
+    pub session: Option<String>,
     pub queue: mpsc::Sender<Outbound>,
     pub close: watch::Sender<Option<CloseOrder>>,
 }
@@ -85,11 +91,12 @@ struct HubState {
     rooms: HashMap<i64, HashSet<ConnectionId>>,
 }
 
-#[derive(Default)]
 pub struct RoomHub {
     /// The node's passed membership checks for sends. Here because every node's events arrive
     /// here: a leave on any node forgets the leaver's entry on this one.
     pub member_checks: MemberChecks,
+    /// The sessions that ended, whose access tokens are refused: here for the same reason.
+    pub ended_sessions: EndedSessions,
     state: Mutex<HubState>,
     /// New messages of the rooms with local subscribers, put back in seq order (see `reorder`).
     order: Mutex<Reorder>,
@@ -98,6 +105,17 @@ pub struct RoomHub {
 }
 
 impl RoomHub {
+    /// `token_lifetime`: how long an access token lives (an ended session is remembered that long).
+    pub fn new(token_lifetime: std::time::Duration) -> RoomHub {
+        RoomHub {
+            member_checks: MemberChecks::default(),
+            ended_sessions: EndedSessions::new(token_lifetime),
+            state: Mutex::default(),
+            order: Mutex::default(),
+            held: Notify::new(),
+        }
+    }
+
     fn state(&self) -> MutexGuard<'_, HubState> {
         // A panic under this lock leaves the maps consistent (no multi-step updates), so poison is ignored.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -216,10 +234,20 @@ impl RoomHub {
                 let frame = ServerFrame::PresenceChanged { room_id: *room_id, user: user.clone(), online: *online };
                 self.to_room(*room_id, None, Some(user.id), &frame);
             }
-            Event::MemberLeft { room_id, user_id } => self.member_checks.forget(*room_id, *user_id),
+            Event::MemberLeft { room_id, user_id } => {
+                self.member_checks.forget(*room_id, *user_id);
+                self.end_subscriptions(*room_id, *user_id, UnsubscribeReason::Left);
+            }
             Event::TokenRevoked { token_id } => {
                 for session in self.state().sessions.values().filter(|s| s.api_token_id == Some(*token_id)) {
                     session.order_close(CloseOrder::TOKEN_REVOKED);
+                }
+            }
+            Event::SessionEnded { session: ended } => {
+                if self.ended_sessions.end(ended) {
+                    for session in self.state().sessions.values().filter(|s| s.session.as_ref() == Some(ended)) {
+                        session.order_close(CloseOrder::SESSION_ENDED);
+                    }
                 }
             }
         }
@@ -253,7 +281,8 @@ impl RoomHub {
         frame: &ServerFrame,
     ) {
         let (seq, created_at) = (new_message.map(|m| m.0), new_message.map(|m| m.1));
-        let shared = Arc::new(RoomFrame { room_id, seq, created_at, text: ByteString::from(encode(frame)) });
+        let text = ByteString::from(encode(frame));
+        let shared = Arc::new(RoomFrame { room_id, seq, created_at, ends_subscription: false, text });
         let state = self.state();
         let Some(members) = state.rooms.get(&room_id) else { return };
         for id in members {
@@ -268,6 +297,29 @@ impl RoomHub {
             if let Err(mpsc::error::TrySendError::Full(_)) = session.queue.try_send(item) {
                 session.order_close(CloseOrder::TOO_SLOW);
             }
+        }
+    }
+
+    /// Takes `user_id`'s sockets out of the room at once, so that nothing dispatched from now on reaches
+    /// them, and queues them `unsubscribed` behind what they were already sent.
+    fn end_subscriptions(&self, room_id: i64, user_id: i64, reason: UnsubscribeReason) {
+        let text = ByteString::from(encode(&ServerFrame::Unsubscribed { room_id, reason }));
+        let frame = Arc::new(RoomFrame { room_id, seq: None, created_at: None, ends_subscription: true, text });
+        let mut state = self.state();
+        let HubState { sessions, rooms } = &mut *state;
+        let Some(members) = rooms.get_mut(&room_id) else { return };
+        members.retain(|id| {
+            let Some(session) = sessions.get(id).filter(|s| s.user_id == user_id) else { return true };
+            if let Err(mpsc::error::TrySendError::Full(_)) = session.queue.try_send(Outbound::Room(Arc::clone(&frame)))
+            {
+                session.order_close(CloseOrder::TOO_SLOW);
+            }
+            false
+        });
+        if members.is_empty() {
+            rooms.remove(&room_id);
+            drop(state);
+            self.order().forget(room_id);
         }
     }
 

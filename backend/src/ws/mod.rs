@@ -26,10 +26,10 @@ use crate::broker::{Broker, Event, redis::RedisLink};
 use crate::config::Config;
 use crate::db::Database;
 use crate::domain::credentials::new_secret;
-use crate::domain::users;
+use crate::domain::{api_tokens, users};
 use crate::error::ApiError;
 use crate::http::State;
-use crate::http::caller::{Caller, authenticate_bearer, bearer_token};
+use crate::http::caller::{Caller, authenticate_bearer, bearer_token, session_ended};
 use hub::{CloseOrder, RoomHub};
 use presence::Presence;
 use session::Session;
@@ -56,7 +56,7 @@ pub struct Realtime {
 impl Realtime {
     /// In-process when `REDIS_URL` is unset; shared through Redis otherwise.
     pub fn start(config: &Config, db: Database) -> Result<Arc<Realtime>, redis::RedisError> {
-        let hub = Arc::new(RoomHub::default());
+        let hub = Arc::new(RoomHub::new(config.access_token_ttl));
         let realtime = match &config.redis_url {
             None => Realtime {
                 broker: Broker::in_process(Arc::clone(&hub)),
@@ -83,6 +83,7 @@ impl Realtime {
             }
         };
         let realtime = Arc::new(realtime);
+        tokio::spawn(crate::revocations::watch(Arc::clone(&realtime.hub), db.clone(), config.access_token_ttl));
         tokio::spawn(keep_presence(Arc::clone(&realtime), db));
         tokio::spawn(Arc::clone(&realtime.hub).release_held());
         Ok(realtime)
@@ -163,6 +164,7 @@ pub async fn connect(
             .ok_or_else(|| ApiError::unauthorized("invalid_ticket", "The ticket is unknown, used or expired."))?,
         None => authenticate_bearer(&state, bearer_token(&req)?.to_owned()).await?.grant(),
     };
+    still_valid(&state, &grant).await?;
     let user_id = grant.user_id;
     let user = state.db.read(move |c| users::find(c, user_id)).await?;
     let (response, ws, stream) = actix_ws::handle(&req, body)
@@ -176,7 +178,13 @@ pub async fn connect(
     let (close_tx, close_rx) = watch::channel(None);
     realtime.hub.register(
         id,
-        hub::SessionHandle { user_id, api_token_id: grant.api_token_id, queue: queue_tx, close: close_tx },
+        hub::SessionHandle {
+            user_id,
+            api_token_id: grant.api_token_id,
+            session: grant.session.clone(),
+            queue: queue_tx,
+            close: close_tx,
+        },
     );
     // The drain may have started while this upgrade was on its way: then the socket goes at once.
     if realtime.is_draining() {
@@ -186,6 +194,18 @@ pub async fn connect(
     // The socket's halves are tied to this worker's thread; the task stays on it.
     actix_web::rt::spawn(session.run(stream, queue_rx));
     Ok(response)
+}
+
+/// A ticket outlives nothing it was made from: a session ended or an API token revoked since it was
+/// issued refuses it (401).
+async fn still_valid(state: &State, grant: &Grant) -> Result<(), ApiError> {
+    if grant.session.as_ref().is_some_and(|s| state.realtime.hub.ended_sessions.has_ended(s)) {
+        return Err(session_ended());
+    }
+    if let Some(token_id) = grant.api_token_id {
+        state.db.read(move |conn| api_tokens::check_live(conn, token_id)).await?;
+    }
+    Ok(())
 }
 
 fn shutting_down() -> ApiError {
@@ -212,6 +232,7 @@ impl Caller {
         Grant {
             user_id: self.user_id,
             api_token_id: self.api_token_id,
+            session: self.session.clone(),
             scopes: self.scopes.clone(),
             expires_at: self.expires_at,
         }

@@ -211,8 +211,15 @@ impl Session {
                 Ok(Ok(()))
             }
             ClientFrame::Send { room_id, body, client_id } => return self.send(room_id, body, client_id).await,
-            ClientFrame::Typing { room_id } => self.typing(room_id).await,
+            ClientFrame::Typing { room_id } => match self.require(Scope::MessagesWrite) {
+                Ok(()) => self.typing(room_id).await,
+                Err(e) => Ok(Err(e)),
+            },
+            // Moving the read marker changes the user's state: the token must be allowed to write.
             ClientFrame::Read { room_id, seq } => {
+                if let Err(e) = self.require(Scope::MessagesWrite) {
+                    return self.write_frame(&api_error_frame(&e, None)).await;
+                }
                 let user_id = self.user.id;
                 let result = self.state.db.write(move |c| messages::mark_read(c, room_id, user_id, seq)).await;
                 Ok(result)
@@ -331,6 +338,14 @@ impl Session {
     async fn deliver_room_frame(&mut self, frame: &RoomFrame) -> Result<(), End> {
         let room_id = frame.room_id;
         match frame.seq {
+            None if frame.ends_subscription => {
+                // The hub has taken this socket out of the room already; what remains is to say so.
+                if self.delivered.remove(&room_id).is_some() {
+                    self.write(frame.text.clone()).await?;
+                    Box::pin(self.announce_left(room_id)).await;
+                }
+                Ok(())
+            }
             None if self.delivered.contains_key(&room_id) => self.write(frame.text.clone()).await,
             None => Ok(()),
             Some(seq) => {

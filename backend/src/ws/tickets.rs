@@ -23,6 +23,8 @@ pub struct Grant {
     pub user_id: i64,
     /// The API token behind it (revoking the token closes the socket).
     pub api_token_id: Option<i64>,
+    /// The session behind it (ending the session closes the socket).
+    pub session: Option<String>,
     /// `None` for a user's own session.
     pub scopes: Option<Vec<Scope>>,
     /// Unix seconds when the credential behind it expires (the socket then closes with 4001).

@@ -194,7 +194,7 @@ async fn missing_or_garbage_token_is_401(app: TestApp) {
 
 fn claims(user_id: i64, exp_offset: i64) -> Value {
     let now = chrono::Utc::now().timestamp();
-    json!({"sub": user_id.to_string(), "iat": now, "exp": now + exp_offset})
+    json!({"sub": user_id.to_string(), "iat": now, "exp": now + exp_offset, "sid": "a-session-of-the-test"})
 }
 
 fn sign(alg: Algorithm, claims: &Value, key: &[u8]) -> String {

@@ -218,6 +218,31 @@ mod postgres {
         assert!(revoked_at.elapsed() < Duration::from_secs(2), "at once: {:?}", revoked_at.elapsed());
     }
 
+    /// With Redis dead, nothing crosses by pub/sub: the other node learns of a revoked token and of an
+    /// ended session from the database, and closes their sockets (4001) and refuses the access token within
+    /// 5 seconds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cluster_revocations_reach_the_other_node_while_redis_is_down() {
+        let Some(mut cluster) = Cluster::start(2, NodeOptions::default()).await else { return };
+        let alice = cluster.app(0).new_user().await;
+        let bot = cluster.app(0).api_token(&alice, &["messages:read"]).await;
+        let mut bot_on_b = cluster.app(1).ws(bot["token"].as_str().unwrap()).await;
+        let mut alice_on_b = cluster.app(1).ws(&alice.token).await;
+        expect_status(cluster.app(1).me(&alice.token).await, StatusCode::OK).await;
+
+        cluster.redis.kill();
+        let (a, b) = (cluster.app(0), cluster.app(1));
+        let revoked_at = Instant::now();
+        expect_status(a.delete_token(&alice.token, id_of(&bot)).await, StatusCode::NO_CONTENT).await;
+        expect_status(a.logout(&alice.token, &alice.refresh_token).await, StatusCode::NO_CONTENT).await;
+        for (ws, what) in [(&mut bot_on_b, "the revoked token's"), (&mut alice_on_b, "the ended session's")] {
+            let (_, code) = ws.read_to_close(Duration::from_secs(6)).await;
+            assert_eq!(code, Some(4001), "{what} socket on node B closes with 4001");
+        }
+        assert!(revoked_at.elapsed() < Duration::from_secs(6), "within 5 s: {:?}", revoked_at.elapsed());
+        expect_problem(b.me(&alice.token).await, StatusCode::UNAUTHORIZED).await;
+    }
+
     /// Reads `message` frames of `room_id` up to seq `last`, each with the moment it arrived.
     async fn timed_messages_until(ws: &mut WsClient, room_id: i64, last: i64, wait: Duration) -> Vec<(Value, Instant)> {
         let deadline = Instant::now() + wait;

@@ -1,0 +1,117 @@
+//! The socket's side of the hardening issue (11): who stops receiving when they leave, which credentials
+//! still open or keep a socket, and what a token's scopes allow over the socket.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{TestApp, expect_json, expect_problem, expect_status, id_of};
+use crate::ws_client::Connect;
+use crate::ws_frames::assert_error_frame;
+
+db_tests!(
+    a_leaver_gets_unsubscribed_and_nothing_more_from_the_room,
+    logout_ends_the_sessions_tokens_and_sockets,
+    a_ticket_outlives_no_revoked_token_and_no_ended_session,
+    socket_frames_need_the_tokens_scopes,
+);
+
+async fn a_leaver_gets_unsubscribed_and_nothing_more_from_the_room(app: TestApp) {
+    let (alice, bob) = (app.new_user().await, app.new_user().await);
+    let room_id = app.room_id(&alice, "public").await;
+    let other_room = app.room_id(&alice, "public").await;
+    for room in [room_id, other_room] {
+        expect_status(app.join_room(&bob.token, room).await, StatusCode::OK).await;
+    }
+    let mut bob_ws = app.ws(&bob.token).await;
+    let mut bob_second = app.ws(&bob.token).await;
+    for ws in [&mut bob_ws, &mut bob_second] {
+        ws.subscribe(room_id, None).await;
+        ws.subscribe(other_room, None).await;
+    }
+    let mut alice_ws = app.ws(&alice.token).await;
+    alice_ws.subscribe(room_id, None).await;
+
+    expect_status(app.leave_room(&bob.token, room_id).await, StatusCode::NO_CONTENT).await;
+    for ws in [&mut bob_ws, &mut bob_second] {
+        let f = ws.expect("unsubscribed").await;
+        assert_eq!(f, json!({"type": "unsubscribed", "room_id": room_id, "reason": "left"}));
+    }
+    // Nothing more from that room: no message, edit, delete or typing; the other room still flows.
+    app.send(&alice, room_id, "after bob left").await;
+    expect_status(app.edit_message(&alice.token, room_id, 1, &json!({"body": "edited after"})).await, StatusCode::OK)
+        .await;
+    alice_ws.send(json!({"type": "typing", "room_id": room_id})).await;
+    let still = app.send(&alice, other_room, "elsewhere").await;
+    for ws in [&mut bob_ws, &mut bob_second] {
+        let f = ws.expect("message").await;
+        assert_eq!(f["message"], still, "the next frame is the other room's message: {f}");
+        let later = ws.expect_silence(Duration::from_millis(500), "frame of the left room", |f| {
+            f["room_id"] == room_id || f["message"]["room_id"] == room_id
+        });
+        later.await;
+    }
+    // And a send there is refused.
+    bob_ws.send(json!({"type": "send", "room_id": room_id, "body": "hi?", "client_id": "l-1"})).await;
+    let refused = bob_ws.expect("error").await;
+    assert_eq!(refused["client_id"], "l-1", "{refused}");
+}
+
+async fn logout_ends_the_sessions_tokens_and_sockets(app: TestApp) {
+    let alice = app.new_user().await;
+    // A second session of hers, which must survive.
+    let other = expect_json(app.login(&alice.username, &alice.password).await, StatusCode::OK).await;
+    let other_token = other["access_token"].as_str().unwrap();
+    let mut ws = app.ws(&alice.token).await;
+    let mut other_ws = app.ws(other_token).await;
+
+    let started = Instant::now();
+    expect_status(app.logout(&alice.token, &alice.refresh_token).await, StatusCode::NO_CONTENT).await;
+    let problem = expect_problem(app.me(&alice.token).await, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(problem["code"], "session_ended", "{problem}");
+    let (_, code) = ws.read_to_close(Duration::from_secs(5)).await;
+    assert_eq!(code, Some(4001), "the session's socket closes with 4001");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    expect_problem(app.ws_ticket(&alice.token).await, StatusCode::UNAUTHORIZED).await;
+    expect_problem(app.refresh(&alice.refresh_token).await, StatusCode::UNAUTHORIZED).await;
+
+    // The other session is untouched.
+    expect_status(app.me(other_token).await, StatusCode::OK).await;
+    other_ws.ping_pong().await;
+}
+
+async fn a_ticket_outlives_no_revoked_token_and_no_ended_session(app: TestApp) {
+    let alice = app.new_user().await;
+    let bot = app.api_token(&alice, &["messages:read"]).await;
+    let ticket = app.ticket(bot["token"].as_str().unwrap()).await;
+    expect_status(app.delete_token(&alice.token, id_of(&bot)).await, StatusCode::NO_CONTENT).await;
+    match app.ws_connect(&app.ticket_url(&ticket), None, None).await {
+        Connect::Open(_) => panic!("a ticket of a revoked token opened a socket"),
+        Connect::Refused(status, body) => assert_eq!(status, 401, "{body}"),
+    }
+
+    let ticket = app.ticket(&alice.token).await;
+    expect_status(app.logout(&alice.token, &alice.refresh_token).await, StatusCode::NO_CONTENT).await;
+    match app.ws_connect(&app.ticket_url(&ticket), None, None).await {
+        Connect::Open(_) => panic!("a ticket of an ended session opened a socket"),
+        Connect::Refused(status, body) => assert_eq!(status, 401, "{body}"),
+    }
+}
+
+async fn socket_frames_need_the_tokens_scopes(app: TestApp) {
+    let alice = app.new_user().await;
+    let room_id = app.room_id(&alice, "public").await;
+    let reader = app.api_token(&alice, &["messages:read"]).await;
+    let mut ws = app.ws(reader["token"].as_str().unwrap()).await;
+    ws.subscribe(room_id, None).await;
+    for frame in [json!({"type": "typing", "room_id": room_id}), json!({"type": "read", "room_id": room_id, "seq": 1})]
+    {
+        ws.send(frame.clone()).await;
+        assert_error_frame(&ws.expect("error").await, "insufficient_scope", None);
+    }
+    let writer = app.api_token(&alice, &["messages:write"]).await;
+    let mut ws = app.ws(writer["token"].as_str().unwrap()).await;
+    ws.send(json!({"type": "subscribe", "room_id": room_id, "since": 0})).await;
+    assert_error_frame(&ws.expect("error").await, "insufficient_scope", None);
+}
