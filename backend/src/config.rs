@@ -37,6 +37,8 @@ pub struct Config {
     pub drain: Duration,
     /// Request rates allowed per user, per client address, and for login and registration.
     pub rate_limits: RateLimits,
+    /// Sockets one user may hold open on a node (`MAX_SOCKETS_PER_USER`); the next upgrade gets 429.
+    pub max_sockets_per_user: usize,
     /// Peers whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`: addresses or CIDR blocks);
     /// empty: the client address is always the peer's.
     pub trusted_proxies: Vec<IpNet>,
@@ -140,6 +142,7 @@ impl Default for Config {
             log_json: false,
             drain: Duration::from_secs(10),
             rate_limits: RateLimits::default(),
+            max_sockets_per_user: 20,
             trusted_proxies: Vec::new(),
         }
     }
@@ -191,6 +194,7 @@ impl Config {
                 login_username: rate_var("RATE_LIMIT_LOGIN_USERNAME", defaults.rate_limits.login_username)?,
                 register: rate_var("RATE_LIMIT_REGISTER", defaults.rate_limits.register)?,
             },
+            max_sockets_per_user: parse_var("MAX_SOCKETS_PER_USER")?.unwrap_or(defaults.max_sockets_per_user),
             trusted_proxies: var("TRUSTED_PROXIES")
                 .map(|v| parse_networks(&v))
                 .transpose()

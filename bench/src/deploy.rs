@@ -201,7 +201,13 @@ fn kind_name(kind: Kind) -> &'static str {
 /// What every `chat-server` of these benchmarks gets: tokens that outlive any run, and a short drain so
 /// that stopping a node with sockets still open takes seconds, not the default ten.
 fn server_env() -> Vec<(&'static str, String)> {
-    vec![("ACCESS_TOKEN_TTL", "7200".to_string()), ("DRAIN_SECONDS", "1".to_string())]
+    // The plans give each user up to 100 sockets (fan-out: 5,000 sockets of 50 users), past the default
+    // limit of 20 per user.
+    vec![
+        ("ACCESS_TOKEN_TTL", "7200".to_string()),
+        ("DRAIN_SECONDS", "1".to_string()),
+        ("MAX_SOCKETS_PER_USER", "100000".to_string()),
+    ]
 }
 
 /// `redis://127.0.0.1:6379` answers `PING` (raw RESP over TCP: the bench needs no Redis client). Only on

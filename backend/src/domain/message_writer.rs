@@ -64,6 +64,17 @@ impl MessageWriter {
         MessageWriter { db, queue, members }
     }
 
+    /// The author's row when they are a member of `room_id` (remembered for a few seconds); 403 or 404
+    /// otherwise. What a send checks, for other frames that need membership (`typing`).
+    pub async fn member(&self, room_id: i64, author: i64) -> Result<crate::db::models::UserRow, ApiError> {
+        if let Some(row) = self.members.get(room_id, author, Instant::now()) {
+            return Ok(row);
+        }
+        let row = self.db.read(move |conn| messages::prepare(conn, room_id, author)).await?;
+        self.members.remember(room_id, row.clone(), Instant::now());
+        Ok(row)
+    }
+
     /// Stores a message from `author` in `room_id`, once; committed when this returns `Ok`, and
     /// handed to the broker (by the writer, in seq order) when it was new.
     /// A retry (same `client_id` or `Idempotency-Key`) returns the first message with `created: false`.
@@ -74,14 +85,7 @@ impl MessageWriter {
         body: MessageBody,
         keys: DedupKeys,
     ) -> Result<Posted, ApiError> {
-        let author = match self.members.get(room_id, author, Instant::now()) {
-            Some(row) => row,
-            None => {
-                let row = self.db.read(move |conn| messages::prepare(conn, room_id, author)).await?;
-                self.members.remember(room_id, row.clone(), Instant::now());
-                row
-            }
-        };
+        let author = self.member(room_id, author).await?;
         let (reply, answer) = oneshot::channel();
         let job = Job { send: PendingSend { room_id, author, body, keys }, reply };
         self.queue.send(job).await.map_err(|_| stopped())?;

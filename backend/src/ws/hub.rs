@@ -97,6 +97,8 @@ pub struct RoomHub {
     pub member_checks: MemberChecks,
     /// The sessions that ended, whose access tokens are refused: here for the same reason.
     pub ended_sessions: EndedSessions,
+    /// When each (room, user) last had a `typing` passed on from this node.
+    typing: Mutex<HashMap<(i64, i64), Instant>>,
     state: Mutex<HubState>,
     /// New messages of the rooms with local subscribers, put back in seq order (see `reorder`).
     order: Mutex<Reorder>,
@@ -110,6 +112,7 @@ impl RoomHub {
         RoomHub {
             member_checks: MemberChecks::default(),
             ended_sessions: EndedSessions::new(token_lifetime),
+            typing: Mutex::default(),
             state: Mutex::default(),
             order: Mutex::default(),
             held: Notify::new(),
@@ -151,6 +154,28 @@ impl RoomHub {
             order.forget(room_id);
         }
         left
+    }
+
+    /// True when `user_id`'s `typing` in `room_id` may be passed on now: at most once per
+    /// `TYPING_INTERVAL` per user and room, whichever of their sockets it comes from.
+    pub fn typing_allowed(&self, room_id: i64, user_id: i64, now: Instant) -> bool {
+        let interval = super::session::TYPING_INTERVAL;
+        let mut typing = self.typing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if typing.len() >= 4096 {
+            typing.retain(|_, at| now.duration_since(*at) < interval);
+        }
+        match typing.get(&(room_id, user_id)) {
+            Some(at) if now.duration_since(*at) < interval => false,
+            _ => {
+                typing.insert((room_id, user_id), now);
+                true
+            }
+        }
+    }
+
+    /// How many sockets `user_id` holds on this node.
+    pub fn sockets_of(&self, user_id: i64) -> usize {
+        self.state().sessions.values().filter(|s| s.user_id == user_id).count()
     }
 
     /// Returns false when the session was already subscribed.

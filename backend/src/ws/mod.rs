@@ -143,6 +143,7 @@ pub struct ConnectQuery {
         (status = 400, description = "`not_a_websocket`: a plain GET without the upgrade headers", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, invalid, used or expired credential", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`origin_not_allowed`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: the user holds `MAX_SOCKETS_PER_USER` sockets (default 20) already", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The node is shutting down: reconnect (to another node)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn connect(
@@ -166,6 +167,9 @@ pub async fn connect(
     };
     still_valid(&state, &grant).await?;
     let user_id = grant.user_id;
+    if state.realtime.hub.sockets_of(user_id) >= state.config.max_sockets_per_user {
+        return Err(ApiError::RateLimited { retry_after: Duration::from_secs(10) });
+    }
     let user = state.db.read(move |c| users::find(c, user_id)).await?;
     let (response, ws, stream) = actix_ws::handle(&req, body)
         .map_err(|_| ApiError::bad_request("not_a_websocket", "This endpoint needs a WebSocket upgrade."))?;

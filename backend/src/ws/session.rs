@@ -33,11 +33,17 @@ pub const PING_INTERVAL: Duration = Duration::from_secs(20);
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most missed messages replayed over the socket; past it the client pages over REST.
 pub const MAX_REPLAY: i64 = 1000;
-/// Sends allowed per second per connection, and the burst above it.
-const SEND_RATE: u32 = 20;
-const SEND_BURST: u32 = 40;
-/// Rate-limited sends in a row before the connection is closed with 1008.
+/// Frames of any type allowed per second per connection, and the burst above it (CONTRACT-2 "Socket
+/// limits": part 1's budget for `send` covers every frame).
+const FRAME_RATE: u32 = 20;
+const FRAME_BURST: u32 = 40;
+/// Rate-limited frames in a row before the connection is closed with 1008.
 const FLOOD_LIMIT: u32 = 20;
+/// Replays (`subscribe` with `since`) allowed per connection in any 10 seconds: each reads up to 1000
+/// messages from the database.
+const REPLAYS_PER_10_S: u32 = 10;
+/// A `typing` frame is passed on at most this often per user and room.
+pub const TYPING_INTERVAL: Duration = Duration::from_secs(3);
 /// How long a close frame may wait for a slow client before the connection is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -56,6 +62,7 @@ pub struct Session {
     /// Last seq delivered, per subscribed room.
     delivered: HashMap<i64, i64>,
     limiter: DefaultDirectRateLimiter,
+    replays: DefaultDirectRateLimiter,
     rate_limited_in_a_row: u32,
 }
 
@@ -83,9 +90,12 @@ impl Session {
         ws: actix_ws::Session,
         close_orders: watch::Receiver<Option<CloseOrder>>,
     ) -> Session {
-        // Unwrap: both constants are non-zero.
+        // Unwrap: the constants are non-zero.
         let quota =
-            Quota::per_second(NonZeroU32::new(SEND_RATE).unwrap()).allow_burst(NonZeroU32::new(SEND_BURST).unwrap());
+            Quota::per_second(NonZeroU32::new(FRAME_RATE).unwrap()).allow_burst(NonZeroU32::new(FRAME_BURST).unwrap());
+        let replays = Quota::with_period(Duration::from_secs(10) / REPLAYS_PER_10_S)
+            .unwrap()
+            .allow_burst(NonZeroU32::new(REPLAYS_PER_10_S).unwrap());
         let expires_at = grant.expires_at.map(|exp| {
             let left = (exp - chrono::Utc::now().timestamp()).max(0) as u64;
             Instant::now() + Duration::from_secs(left)
@@ -100,6 +110,7 @@ impl Session {
             close_orders,
             delivered: HashMap::new(),
             limiter: RateLimiter::direct(quota),
+            replays: RateLimiter::direct(replays),
             rate_limited_in_a_row: 0,
         }
     }
@@ -187,9 +198,13 @@ impl Session {
             Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
             Some(Ok(AggregatedMessage::Binary(_))) => Err(End::Close(NOT_JSON)),
             Some(Ok(AggregatedMessage::Text(text))) => match protocol::decode(&text) {
+                Ok(frame) if self.limiter.check().is_err() => self.refuse_flood(frame).await,
                 // Boxed, like the gap fills: an idle connection's task is as large as the largest
                 // state of its loop, and these heavy, rare paths would otherwise set that size.
-                Ok(frame) => Box::pin(self.on_frame(frame)).await,
+                Ok(frame) => {
+                    self.rate_limited_in_a_row = 0;
+                    Box::pin(self.on_frame(frame)).await
+                }
                 Err(Rejected::NotJson) => Err(End::Close(NOT_JSON)),
                 Err(Rejected::Invalid(detail)) => {
                     self.write_frame(&error_frame(
@@ -249,6 +264,10 @@ impl Session {
     async fn subscribe(&mut self, room_id: i64, since: Option<i64>) -> Result<Result<(), ApiError>, End> {
         if let Err(e) = self.require(Scope::MessagesRead) {
             return Ok(Err(e));
+        }
+        if since.is_some() && self.replays.check().is_err() {
+            let retry_after = Duration::from_secs(10) / REPLAYS_PER_10_S;
+            return Ok(Err(ApiError::RateLimited { retry_after }));
         }
         let newly = self.state.realtime.hub.subscribe(self.id, room_id);
         let user_id = self.user.id;
@@ -382,17 +401,22 @@ impl Session {
         }
     }
 
+    /// A frame over the connection's budget: an error frame (naming the send it refuses), and after
+    /// `FLOOD_LIMIT` of them in a row, the socket closes with 1008.
+    async fn refuse_flood(&mut self, frame: ClientFrame) -> Result<(), End> {
+        self.rate_limited_in_a_row += 1;
+        if self.rate_limited_in_a_row > FLOOD_LIMIT {
+            return Err(End::Close(FLOODING));
+        }
+        let client_id = match frame {
+            ClientFrame::Send { client_id, .. } => Some(client_id),
+            _ => None,
+        };
+        self.write_frame(&error_frame("rate_limited", "Too many frames: slow down.".into(), client_id)).await
+    }
+
     /// The one send path shared with REST: stored, then published, then acknowledged.
     async fn send(&mut self, room_id: i64, body: String, client_id: String) -> Result<(), End> {
-        if self.limiter.check().is_err() {
-            self.rate_limited_in_a_row += 1;
-            if self.rate_limited_in_a_row > FLOOD_LIMIT {
-                return Err(End::Close(FLOODING));
-            }
-            let error = error_frame("rate_limited", "Too many messages: slow down.".into(), Some(client_id));
-            return self.write_frame(&error).await;
-        }
-        self.rate_limited_in_a_row = 0;
         let posted = match self.post(room_id, body, &client_id).await {
             Ok(posted) => posted,
             Err(e) => return self.write_frame(&api_error_frame(&e, Some(client_id))).await,
@@ -416,7 +440,13 @@ impl Session {
         if !self.delivered.contains_key(&room_id) {
             return Ok(Err(ApiError::bad_request("not_subscribed", "Subscribe to the room first.")));
         }
-        self.state.realtime.broker.publish(Event::Typing { room_id, user: self.user.clone() }).await;
+        // A subscriber of a public room need not be a member; typing there needs membership.
+        if let Err(e) = self.state.writer.member(room_id, self.user.id).await {
+            return Ok(Err(e));
+        }
+        if self.state.realtime.hub.typing_allowed(room_id, self.user.id, std::time::Instant::now()) {
+            self.state.realtime.broker.publish(Event::Typing { room_id, user: self.user.clone() }).await;
+        }
         Ok(Ok(()))
     }
 

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::json;
 
+use backend::config::Config;
+
 use crate::helpers::{TestApp, expect_json, expect_problem, expect_status, id_of};
 use crate::ws_client::Connect;
 use crate::ws_frames::assert_error_frame;
@@ -15,7 +17,16 @@ db_tests!(
     logout_ends_the_sessions_tokens_and_sockets,
     a_ticket_outlives_no_revoked_token_and_no_ended_session,
     socket_frames_need_the_tokens_scopes,
+    every_frame_type_counts_against_the_connections_budget,
+    replays_are_limited_per_connection,
+    typing_is_passed_on_once_per_3_seconds_and_needs_membership,
 );
+
+db_tests_configured!(three_sockets_per_user => a_user_holds_at_most_max_sockets_per_user);
+
+fn three_sockets_per_user(config: &mut Config) {
+    config.max_sockets_per_user = 3;
+}
 
 async fn a_leaver_gets_unsubscribed_and_nothing_more_from_the_room(app: TestApp) {
     let (alice, bob) = (app.new_user().await, app.new_user().await);
@@ -114,4 +125,84 @@ async fn socket_frames_need_the_tokens_scopes(app: TestApp) {
     let mut ws = app.ws(writer["token"].as_str().unwrap()).await;
     ws.send(json!({"type": "subscribe", "room_id": room_id, "since": 0})).await;
     assert_error_frame(&ws.expect("error").await, "insufficient_scope", None);
+}
+
+/// Pings are frames too: a burst of them gets `rate_limited` errors and, kept up, the socket closes 1008.
+async fn every_frame_type_counts_against_the_connections_budget(app: TestApp) {
+    let alice = app.new_user().await;
+    let mut ws = app.ws(&alice.token).await;
+    for _ in 0..100 {
+        if !ws.try_send(json!({"type": "ping"})).await {
+            break;
+        }
+    }
+    let (frames, code) = ws.read_to_close(Duration::from_secs(5)).await;
+    assert!(frames.iter().any(|f| f["type"] == "error" && f["code"] == "rate_limited"), "told to slow down");
+    let pongs = frames.iter().filter(|f| f["type"] == "pong").count();
+    assert!((40..=45).contains(&pongs), "the burst of 40 (and what refilled meanwhile) answered: {pongs}");
+    assert_eq!(code, Some(1008), "a flood of any frame type closes the socket");
+}
+
+async fn replays_are_limited_per_connection(app: TestApp) {
+    let alice = app.new_user().await;
+    let room_id = app.room_id(&alice, "public").await;
+    app.send_many(&alice, room_id, 5).await;
+    let mut ws = app.ws(&alice.token).await;
+    for _ in 0..10 {
+        let (replayed, _) = ws.subscribe(room_id, Some(0)).await;
+        assert_eq!(replayed.len(), 5);
+    }
+    ws.send(json!({"type": "subscribe", "room_id": room_id, "since": 0})).await;
+    assert_error_frame(&ws.expect("error").await, "rate_limited", None);
+    // A subscribe without a replay is still served.
+    ws.subscribe(room_id, None).await;
+}
+
+async fn typing_is_passed_on_once_per_3_seconds_and_needs_membership(app: TestApp) {
+    let (alice, bob, carol) = (app.new_user().await, app.new_user().await, app.new_user().await);
+    let room_id = app.room_id(&alice, "public").await;
+    expect_status(app.join_room(&bob.token, room_id).await, StatusCode::OK).await;
+    let mut bob_ws = app.ws(&bob.token).await;
+    bob_ws.subscribe(room_id, None).await;
+    let mut alice_ws = app.ws(&alice.token).await;
+    let mut alice_second = app.ws(&alice.token).await;
+    alice_ws.subscribe(room_id, None).await;
+    alice_second.subscribe(room_id, None).await;
+    let typing = json!({"type": "typing", "room_id": room_id});
+    alice_ws.send(typing.clone()).await;
+    alice_second.send(typing.clone()).await;
+    alice_ws.send(typing).await;
+    let typing = bob_ws.expect("typing").await;
+    assert_eq!(typing["user"]["id"], alice.id);
+    bob_ws.expect_silence(Duration::from_millis(800), "second typing", |f| f["type"] == "typing").await;
+
+    // Carol may watch the public room, but not type in it without joining.
+    let mut carol_ws = app.ws(&carol.token).await;
+    carol_ws.subscribe(room_id, None).await;
+    carol_ws.send(json!({"type": "typing", "room_id": room_id})).await;
+    assert_error_frame(&carol_ws.expect("error").await, "not_a_member", None);
+    bob_ws.expect_silence(Duration::from_millis(300), "carol's typing", |f| f["type"] == "typing").await;
+}
+
+async fn a_user_holds_at_most_max_sockets_per_user(app: TestApp) {
+    let (alice, bob) = (app.new_user().await, app.new_user().await);
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(app.ws(&alice.token).await);
+    }
+    match app.ws_connect(&app.ws_url(""), Some(&alice.token), None).await {
+        Connect::Open(_) => panic!("a fourth socket was opened"),
+        Connect::Refused(status, body) => assert_eq!(status, 429, "{body}"),
+    }
+    // Someone else is not affected, and closing one makes room.
+    app.ws(&bob.token).await;
+    open.pop().unwrap().close().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match app.ws_connect(&app.ws_url(""), Some(&alice.token), None).await {
+            Connect::Open(_) => break,
+            Connect::Refused(..) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+            Connect::Refused(status, body) => panic!("still refused after a socket closed: {status} {body}"),
+        }
+    }
 }
