@@ -118,6 +118,11 @@ where
 
 /// The current time as stored: UTC, truncated to microseconds so that SQLite and PostgreSQL
 /// return exactly what was written.
+pub fn now() -> NaiveDateTime {
+    let now = Utc::now().naive_utc();
+    DateTime::from_timestamp_micros(now.and_utc().timestamp_micros()).map_or(now, |t| t.naive_utc())
+}
+
 /// Inserts a room membership unless the user is a member already (`ON CONFLICT DO NOTHING`). Per backend:
 /// the multi-backend connection cannot express the clause.
 pub fn insert_member_unless_present(conn: &mut DbConnection, row: &models::MemberRow) -> QueryResult<usize> {
@@ -130,11 +135,6 @@ pub fn insert_member_unless_present(conn: &mut DbConnection, row: &models::Membe
             diesel::insert_into(room_members::table).values(row).on_conflict_do_nothing().execute(lite)
         }
     }
-}
-
-pub fn now() -> NaiveDateTime {
-    let now = Utc::now().naive_utc();
-    DateTime::from_timestamp_micros(now.and_utc().timestamp_micros()).map_or(now, |t| t.naive_utc())
 }
 
 /// A stored time on the wire.

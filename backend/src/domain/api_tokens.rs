@@ -104,6 +104,18 @@ pub fn authenticate(conn: &mut DbConnection, secret: &str) -> Result<ApiTokenRow
         .select(ApiTokenRow::as_select())
         .first(conn)
         .optional()?;
+    live(row)
+}
+
+/// 401 unless token `token_id` is still live (not revoked, not expired).
+pub fn check_live(conn: &mut DbConnection, token_id: i64) -> Result<(), ApiError> {
+    let row: Option<ApiTokenRow> =
+        api_tokens::table.find(token_id).select(ApiTokenRow::as_select()).first(conn).optional()?;
+    live(row).map(|_| ())
+}
+
+/// The row of a token that exists, is not revoked and has not expired; 401 naming which it is not.
+fn live(row: Option<ApiTokenRow>) -> Result<ApiTokenRow, ApiError> {
     let at = now();
     match row {
         Some(t) if t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > at) => Ok(t),
@@ -111,22 +123,6 @@ pub fn authenticate(conn: &mut DbConnection, secret: &str) -> Result<ApiTokenRow
             Err(ApiError::unauthorized("token_revoked", "This API token was revoked."))
         }
         Some(_) => Err(ApiError::unauthorized("token_expired", "This API token has expired.")),
-        None => Err(ApiError::unauthorized("invalid_token", "This API token is not valid.")),
-    }
-}
-
-/// 401 unless token `token_id` is still live (not revoked, not expired).
-pub fn check_live(conn: &mut DbConnection, token_id: i64) -> Result<(), ApiError> {
-    let row: Option<ApiTokenRow> =
-        api_tokens::table.find(token_id).select(ApiTokenRow::as_select()).first(conn).optional()?;
-    match row {
-        Some(t) if t.revoked_at.is_some() => {
-            Err(ApiError::unauthorized("token_revoked", "This API token was revoked."))
-        }
-        Some(t) if t.expires_at.is_some_and(|e| e <= now()) => {
-            Err(ApiError::unauthorized("token_expired", "This API token has expired."))
-        }
-        Some(_) => Ok(()),
         None => Err(ApiError::unauthorized("invalid_token", "This API token is not valid.")),
     }
 }

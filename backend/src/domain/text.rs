@@ -13,8 +13,8 @@ const NUL: &str = "must not contain U+0000";
 const BODY_CONTROL: &str = "must not contain control characters other than line breaks and tabs";
 const NAME_CONTROL: &str = "must not contain control characters";
 
-/// 422 `invalid_text` when a message body (or a `client_id`) holds a control character other than a line
-/// break or a tab.
+/// 422 `invalid_text` when a message body (or a topic) holds a control character other than a line break
+/// or a tab.
 pub fn check_body(field: &str, text: &str) -> Result<(), ApiError> {
     let refused = |c: char| (c.is_ascii_control() && !matches!(c, '\n' | '\r' | '\t')) || c == '\u{7f}';
     match text.chars().find(|&c| refused(c)) {
@@ -37,27 +37,30 @@ pub fn check_name(field: &str, text: &str) -> Result<(), ApiError> {
 /// holds U+0000. Runs on every JSON body before it is read into its request type, so that no field, named
 /// or not yet, lets one through.
 pub fn check_json(value: &Value) -> Result<(), ApiError> {
-    match find_nul(value, String::new()) {
-        Some(path) => Err(ApiError::invalid_text(&path, NUL)),
-        None => Ok(()),
-    }
+    let Some(mut path) = find_nul(value) else { return Ok(()) };
+    path.reverse();
+    let field = if path.is_empty() { "body".to_owned() } else { path.join(".") };
+    Err(ApiError::invalid_text(&field, NUL))
 }
 
-/// The path (`body`, `items.2.name`) of the first string holding U+0000.
-fn find_nul(value: &Value, path: String) -> Option<String> {
-    let name = |path: &str| if path.is_empty() { "body".to_owned() } else { path.to_owned() };
+/// The path to the first string holding U+0000 (`["b", "1", "list"]` for `list.1.b`: innermost first,
+/// built on the way back, so that a clean document, every request's case, allocates nothing). A key
+/// holding it names the object it is in.
+fn find_nul(value: &Value) -> Option<Vec<String>> {
+    let inside = |segment: String, found: Option<Vec<String>>| {
+        found.map(|mut path| {
+            path.push(segment);
+            path
+        })
+    };
     match value {
-        Value::String(s) if s.contains('\0') => Some(name(&path)),
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| find_nul(v, join(&path, &i.to_string()))),
+        Value::String(s) => s.contains('\0').then(Vec::new),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| inside(i.to_string(), find_nul(v))),
         Value::Object(fields) => fields
             .iter()
-            .find_map(|(k, v)| if k.contains('\0') { Some(name(&path)) } else { find_nul(v, join(&path, k)) }),
+            .find_map(|(k, v)| if k.contains('\0') { Some(Vec::new()) } else { inside(k.clone(), find_nul(v)) }),
         _ => None,
     }
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") }
 }
 
 #[cfg(test)]

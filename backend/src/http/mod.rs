@@ -61,7 +61,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
 fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(MAX_BODY_BYTES)
-        // The declared type is checked by `json::Json` (415 for another type, JSON when none is declared).
+        // The declared type is checked by `json::JsonBody` (415 for another type, JSON when none is declared).
         .content_type_required(false)
         .error_handler(|e, _| json_error(e).into())
 }

@@ -165,7 +165,10 @@ pub async fn connect(
             .ok_or_else(|| ApiError::unauthorized("invalid_ticket", "The ticket is unknown, used or expired."))?,
         None => authenticate_bearer(&state, bearer_token(&req)?.to_owned()).await?.grant(),
     };
-    still_valid(&state, &grant).await?;
+    if query.ticket.is_some() {
+        // A bearer credential was checked just now; a ticket's may have been revoked since it was issued.
+        still_valid(&state, &grant).await?;
+    }
     let user_id = grant.user_id;
     if state.realtime.hub.sockets_of(user_id) >= state.config.max_sockets_per_user {
         return Err(ApiError::RateLimited { retry_after: Duration::from_secs(10) });
