@@ -293,13 +293,17 @@ impl Socket {
         self.send_frame(&ClientFrame::Subscribe { room_id, since });
     }
 
-    /// More than 1000 messages were missed: the server sent none, so page them over REST.
+    /// More than 1000 messages, or more than 1000 changes to messages held, were missed: the server sent
+    /// none of them, so page the room over REST from the oldest message held (which also brings every
+    /// held message's edits and deletes).
     fn fill_gap(&self, room_id: i64) {
         let (api, store) = (self.api, self.store);
-        // Read now, before live messages (which follow `subscribed`) move the timeline's end past the gap.
+        // Read now, before live messages (which follow `subscribed`) move the timeline.
         // A timeline whose latest page is not in yet has no gap to fill: that page is fetched anyway.
-        let loaded =
-            store.timelines.with_untracked(|t| t.get(&room_id).filter(|tl| tl.loaded).and_then(|tl| tl.last_seq()));
+        let loaded = store
+            .timelines
+            .with_untracked(|t| t.get(&room_id).filter(|tl| tl.loaded).and_then(|tl| tl.first_seq()))
+            .map(|first| first - 1);
         leptos::task::spawn_local(async move {
             // The counts and the last message come from the server: the replay did not carry them.
             if let Ok(room) = api.room(room_id).await {

@@ -28,6 +28,7 @@ diesel::table! {
         created_at -> Timestamp,
         edited_at -> Nullable<Timestamp>,
         deleted -> Bool,
+        changed_at_seq -> Nullable<Int8>,
     }
 }
 
@@ -41,6 +42,7 @@ diesel::table! {
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
         revoked_at -> Nullable<Timestamp>,
+        user_agent -> Nullable<Text>,
     }
 }
 

@@ -1,6 +1,8 @@
-//! Group commit for messages. Every send, REST or WebSocket, goes through [`MessageWriter::send`]:
-//! its read-side checks run on a pooled connection, then it joins a queue that one writer thread
-//! drains in batches, committing each batch in a single transaction.
+//! Group commit for messages, and the one ordered path for every room event. Every send, REST or
+//! WebSocket, goes through [`MessageWriter::send`]: its read-side checks run on a pooled connection,
+//! then it joins a queue that one writer thread drains in batches, committing each batch in a single
+//! transaction. Every other change to a room (an edit, a delete) goes through the same queue with
+//! [`MessageWriter::commit`], in its own transaction between two batches.
 //!
 //! Why: a commit is the expensive part of a send (an fsync on PostgreSQL, the WAL append and lock
 //! hand-off on SQLite), and a room's seq makes its sends serial anyway. Committing many sends at
@@ -9,17 +11,19 @@
 //! The writer also publishes what it committed, in commit order, through one publisher task. Were
 //! each sender to publish its own message after its answer, the senders of one batch would race
 //! and subscribers would see seqs out of order, each inversion costing every one of them a
-//! database read to fill a gap that was not one.
+//! database read to fill a gap that was not one; and an edit published by its HTTP handler could
+//! overtake the message it edits.
 
 use std::thread;
 use std::time::Instant;
 
+use diesel::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::member_checks::MemberChecks;
 use super::messages::{self, DedupKeys, MessageBody, PendingSend, Posted};
 use crate::broker::{Broker, Event};
-use crate::db::Database;
+use crate::db::{Database, DbConnection};
 use crate::error::ApiError;
 
 /// The most sends committed in one transaction.
@@ -27,9 +31,12 @@ const MAX_BATCH: usize = 256;
 /// Sends waiting for the writer before new ones wait to enter the queue (backpressure).
 const QUEUE_DEPTH: usize = 4096;
 
-struct Job {
-    send: PendingSend,
-    reply: oneshot::Sender<Result<Posted, ApiError>>,
+/// A change's work: its own transaction, committed when this returns `Ok`; the events to publish.
+type Apply = Box<dyn FnOnce(&mut DbConnection) -> Result<Vec<Event>, ApiError> + Send>;
+
+enum Job {
+    Send { send: PendingSend, reply: oneshot::Sender<Result<Posted, ApiError>> },
+    Change { apply: Apply, done: oneshot::Sender<Result<(), ApiError>> },
 }
 
 /// Cheap to clone: a handle on the queue.
@@ -87,9 +94,29 @@ impl MessageWriter {
     ) -> Result<Posted, ApiError> {
         let author = self.member(room_id, author).await?;
         let (reply, answer) = oneshot::channel();
-        let job = Job { send: PendingSend { room_id, author, body, keys }, reply };
+        let job = Job::Send { send: PendingSend { room_id, author, body, keys }, reply };
         self.queue.send(job).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+
+    /// Commits a change to a room in its own transaction, in order with the sends around it, then
+    /// publishes the events it returns (in commit order, like messages) and answers with its value.
+    pub async fn commit<T, F>(&self, change: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<(T, Vec<Event>), ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (value, committed) = oneshot::channel();
+        let apply: Apply = Box::new(move |conn| {
+            let (result, events) = conn.transaction(change)?;
+            // The caller may have gone; the change is committed regardless.
+            let _ = value.send(result);
+            Ok(events)
+        });
+        let (done, finished) = oneshot::channel();
+        self.queue.send(Job::Change { apply, done }).await.map_err(|_| stopped())?;
+        finished.await.map_err(|_| stopped())??;
+        committed.await.map_err(|_| stopped())
     }
 }
 
@@ -97,36 +124,65 @@ fn stopped() -> ApiError {
     ApiError::Unavailable { detail: "The message writer is not running.".into() }
 }
 
-/// The writer thread: takes what is queued (at least one send), stores it in one transaction,
-/// publishes the new messages in commit order, answers every sender, and repeats.
+/// The writer thread: takes what is queued (at least one job) and works through it in queue order:
+/// each run of sends in one transaction, each change in its own; publishes what it committed in
+/// commit order, answers every caller, and repeats.
 fn write_batches(db: &Database, mut jobs: mpsc::Receiver<Job>, published: &mpsc::UnboundedSender<Event>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut queued = Vec::with_capacity(MAX_BATCH);
+    let mut sends = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
+        queued.push(first);
+        while queued.len() < MAX_BATCH {
             match jobs.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(job) => queued.push(job),
                 Err(_) => break,
             }
         }
-        let (sends, replies): (Vec<PendingSend>, Vec<_>) = batch.drain(..).map(|j| (j.send, j.reply)).unzip();
-        metrics::histogram!("message_batch_size").record(sends.len() as f64);
-        match db.write_here(|conn| messages::store_batch(conn, &sends)) {
-            Ok(results) => {
-                for posted in results.iter().flatten().filter(|p| p.created) {
-                    // Fails only when the runtime is shutting down; the messages are committed.
-                    let _ = published.send(Event::Message { message: posted.message.clone() });
-                }
-                for (reply, result) in replies.into_iter().zip(results) {
-                    // The sender may have gone (client disconnected); the message is stored regardless.
-                    let _ = reply.send(result);
+        for job in queued.drain(..) {
+            match job {
+                Job::Send { send, reply } => sends.push((send, reply)),
+                Job::Change { apply, done } => {
+                    // The sends queued before this change commit before it.
+                    store_sends(db, &mut sends, published);
+                    let _ = done.send(db.write_here(apply).map(|events| {
+                        for event in events {
+                            let _ = published.send(event);
+                        }
+                    }));
                 }
             }
-            Err(e) => {
-                tracing::error!("a batch of {} messages failed: {e}", sends.len());
-                for reply in replies {
-                    let _ = reply.send(Err(e.for_each_caller()));
-                }
+        }
+        store_sends(db, &mut sends, published);
+    }
+}
+
+/// Stores `sends` in one transaction, publishes the new messages in commit order and answers every
+/// sender; leaves `sends` empty.
+fn store_sends(
+    db: &Database,
+    sends: &mut Vec<(PendingSend, oneshot::Sender<Result<Posted, ApiError>>)>,
+    published: &mpsc::UnboundedSender<Event>,
+) {
+    if sends.is_empty() {
+        return;
+    }
+    let (sends, replies): (Vec<PendingSend>, Vec<_>) = sends.drain(..).unzip();
+    metrics::histogram!("message_batch_size").record(sends.len() as f64);
+    match db.write_here(|conn| messages::store_batch(conn, &sends)) {
+        Ok(results) => {
+            for posted in results.iter().flatten().filter(|p| p.created) {
+                // Fails only when the runtime is shutting down; the messages are committed.
+                let _ = published.send(Event::Message { message: posted.message.clone() });
+            }
+            for (reply, result) in replies.into_iter().zip(results) {
+                // The sender may have gone (client disconnected); the message is stored regardless.
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            tracing::error!("a batch of {} messages failed: {e}", sends.len());
+            for reply in replies {
+                let _ = reply.send(Err(e.for_each_caller()));
             }
         }
     }

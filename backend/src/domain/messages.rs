@@ -1,5 +1,6 @@
 //! Messages: the one send path shared by REST and WebSocket (`prepare`, then `store_batch` through
-//! the group-commit `MessageWriter`), history paging, edits, deletes and read markers.
+//! the group-commit `MessageWriter`), history paging, edits and deletes (committed through the same
+//! writer, stamped with `changed_at_seq` for clients that resume), and read markers.
 //!
 //! Order: a room's `last_seq` is incremented inside the sending transaction, so the database hands
 //! out 1, 2, 3, ... with no gaps and no two messages share a seq, on SQLite and PostgreSQL alike.
@@ -290,6 +291,32 @@ fn load(conn: &mut DbConnection, room_id: i64, seq: i64) -> Result<(MessageRow, 
         .ok_or_else(|| message_not_found(room_id, seq))
 }
 
+/// The room's last seq, for a change to one of its messages (`changed_at_seq`), with the room's row
+/// locked until commit on PostgreSQL (as a send locks it): a change and a send to the same room commit
+/// one after the other, so no change is stamped with a seq older than a message committed before it.
+fn room_changing(conn: &mut DbConnection, room_id: i64) -> Result<i64, ApiError> {
+    Ok(diesel::update(rooms::table.find(room_id))
+        .set(rooms::last_seq.eq(rooms::last_seq))
+        .returning(rooms::last_seq)
+        .get_result(conn)?)
+}
+
+/// The messages up to `since` changed (edited, deleted) after message `since` was sent, in the order
+/// of their changes: what a client resuming with `since` missed of the messages it already had.
+/// At most `limit`; the caller asks for one more to tell that there are more.
+pub fn changed_since(conn: &mut DbConnection, room_id: i64, since: i64, limit: i64) -> Result<Vec<Message>, ApiError> {
+    let rows: Vec<(MessageRow, UserRow)> = messages::table
+        .inner_join(users::table)
+        .filter(messages::room_id.eq(room_id))
+        .filter(messages::changed_at_seq.ge(since))
+        .filter(messages::seq.le(since))
+        .order((messages::changed_at_seq.asc(), messages::seq.asc()))
+        .select((MessageRow::as_select(), UserRow::as_select()))
+        .limit(limit)
+        .load(conn)?;
+    Ok(rows.into_iter().map(|(m, u)| m.with_author(u)).collect())
+}
+
 /// The author changes the text of a message.
 pub fn edit(
     conn: &mut DbConnection,
@@ -307,8 +334,13 @@ pub fn edit(
         return Err(ApiError::conflict("message_deleted", "A deleted message cannot be edited."));
     }
     let edited_at = now();
+    let changed_at_seq = room_changing(conn, room_id)?;
     diesel::update(messages::table.find(row.id))
-        .set((messages::body.eq(&body.0), messages::edited_at.eq(edited_at)))
+        .set((
+            messages::body.eq(&body.0),
+            messages::edited_at.eq(edited_at),
+            messages::changed_at_seq.eq(changed_at_seq),
+        ))
         .execute(conn)?;
     Ok(MessageRow { body: body.0.clone(), edited_at: Some(edited_at), ..row }.with_author(author))
 }
@@ -324,8 +356,9 @@ pub fn delete(conn: &mut DbConnection, room_id: i64, seq: i64, actor: i64) -> Re
     if row.deleted {
         return Ok(row.with_author(author));
     }
+    let changed_at_seq = room_changing(conn, room_id)?;
     diesel::update(messages::table.find(row.id))
-        .set((messages::body.eq(""), messages::deleted.eq(true)))
+        .set((messages::body.eq(""), messages::deleted.eq(true), messages::changed_at_seq.eq(changed_at_seq)))
         .execute(conn)?;
     Ok(MessageRow { body: String::new(), deleted: true, ..row }.with_author(author))
 }

@@ -124,9 +124,12 @@ pub async fn edit(
     caller.require(Scope::MessagesWrite)?;
     let (room_id, seq) = path.into_inner();
     let body = MessageBody::parse(body.into_inner().body)?;
-    let message = state.db.write(move |conn| messages::edit(conn, room_id, seq, caller.user_id, &body)).await?;
-    state.realtime.broker.publish(Event::MessageUpdated { message: message.clone() }).await;
-    Ok(web::Json(message))
+    let edit = move |conn: &mut _| {
+        let message = messages::edit(conn, room_id, seq, caller.user_id, &body)?;
+        Ok((message.clone(), vec![Event::MessageUpdated { message }]))
+    };
+    // Through the writer: published in commit order with the room's messages.
+    Ok(web::Json(state.writer.commit(edit).await?))
 }
 
 /// Delete a message (its author or the room's owner): the text is erased, the seq stays.
@@ -141,8 +144,12 @@ pub async fn edit(
 pub async fn delete(state: State, caller: Caller, path: web::Path<(i64, i64)>) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::MessagesWrite)?;
     let (room_id, seq) = path.into_inner();
-    state.db.write(move |conn| messages::delete(conn, room_id, seq, caller.user_id)).await?;
-    state.realtime.broker.publish(Event::MessageDeleted { room_id, seq }).await;
+    let delete = move |conn: &mut _| {
+        messages::delete(conn, room_id, seq, caller.user_id)?;
+        Ok(((), vec![Event::MessageDeleted { room_id, seq }]))
+    };
+    // Through the writer: published in commit order with the room's messages.
+    state.writer.commit(delete).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

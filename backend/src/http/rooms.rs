@@ -123,9 +123,14 @@ pub async fn join(state: State, caller: Caller, path: web::Path<i64>) -> Result<
 pub async fn leave(state: State, caller: Caller, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     caller.require_session()?;
     let room_id = path.into_inner();
-    state.db.write(move |conn| rooms::leave(conn, room_id, caller.user_id)).await?;
-    // Their next send is checked again, on every node.
-    state.realtime.broker.publish(Event::MemberLeft { room_id, user_id: caller.user_id }).await;
+    let leave = move |conn: &mut _| {
+        rooms::leave(conn, room_id, caller.user_id)?;
+        // Their sockets leave the room and their next send is checked again, on every node.
+        Ok(((), vec![Event::MemberLeft { room_id, user_id: caller.user_id }]))
+    };
+    // Through the writer: published in commit order with the room's messages, so nothing sent
+    // after the leave reaches the leaver's sockets.
+    state.writer.commit(leave).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -281,15 +281,23 @@ impl Session {
             }
         };
         let (delivered, truncated) = match since {
-            // Saturating: `since` is the client's number, and `i64::MIN` must not overflow (it did:
-            // the session's task panicked and the socket dropped without a close frame).
-            Some(since) if room.last_seq.saturating_sub(since) > MAX_REPLAY => (room.last_seq, true),
             Some(since) => {
-                self.delivered.insert(room_id, since.clamp(0, room.last_seq));
-                if let Err(e) = self.replay(room_id, since.clamp(0, room.last_seq), room.last_seq).await? {
-                    return Ok(Err(e));
+                // Clamped: `since` is the client's number, and `i64::MIN` must not overflow (it did:
+                // the session's task panicked and the socket dropped without a close frame).
+                let since = since.clamp(0, room.last_seq);
+                let changes_truncated = match self.replay_changes(room_id, since).await? {
+                    Ok(truncated) => truncated,
+                    Err(e) => return Ok(Err(e)),
+                };
+                if room.last_seq - since > MAX_REPLAY {
+                    (room.last_seq, true)
+                } else {
+                    self.delivered.insert(room_id, since);
+                    if let Err(e) = self.replay(room_id, since, room.last_seq).await? {
+                        return Ok(Err(e));
+                    }
+                    (self.delivered[&room_id], changes_truncated)
                 }
-                (self.delivered[&room_id], false)
             }
             None => (room.last_seq, false),
         };
@@ -325,6 +333,29 @@ impl Session {
             self.write_message(message).await?;
         }
         Ok(Ok(()))
+    }
+
+    /// Writes a `message_updated` or `message_deleted` frame for every message up to `since` changed
+    /// after message `since` was sent (CONTRACT-2 "Resuming"), in the order of the changes. More than
+    /// `MAX_REPLAY`: none, and `Ok(true)` (the subscription is then `truncated`, as for messages).
+    async fn replay_changes(&mut self, room_id: i64, since: i64) -> Result<Result<bool, ApiError>, End> {
+        let read = move |c: &mut _| messages::changed_since(c, room_id, since, MAX_REPLAY + 1);
+        let changed = match self.state.db.read(read).await {
+            Ok(changed) => changed,
+            Err(e) => return Ok(Err(e)),
+        };
+        if changed.len() as i64 > MAX_REPLAY {
+            return Ok(Ok(true));
+        }
+        for message in changed {
+            let frame = if message.deleted {
+                ServerFrame::MessageDeleted { room_id, seq: message.seq }
+            } else {
+                ServerFrame::MessageUpdated { message }
+            };
+            self.write_frame(&frame).await?;
+        }
+        Ok(Ok(false))
     }
 
     async fn write_message(&mut self, message: Message) -> Result<(), End> {

@@ -20,6 +20,7 @@ db_tests!(
     every_frame_type_counts_against_the_connections_budget,
     replays_are_limited_per_connection,
     typing_is_passed_on_once_per_3_seconds_and_needs_membership,
+    a_resuming_client_learns_of_the_edits_and_deletes_it_missed,
 );
 
 db_tests_configured!(three_sockets_per_user => a_user_holds_at_most_max_sockets_per_user);
@@ -205,4 +206,54 @@ async fn a_user_holds_at_most_max_sockets_per_user(app: TestApp) {
             Connect::Refused(status, body) => panic!("still refused after a socket closed: {status} {body}"),
         }
     }
+}
+
+async fn a_resuming_client_learns_of_the_edits_and_deletes_it_missed(app: TestApp) {
+    let (alice, bob) = (app.new_user().await, app.new_user().await);
+    let room_id = app.room_id(&alice, "public").await;
+    expect_status(app.join_room(&bob.token, room_id).await, StatusCode::OK).await;
+    let other_room = app.room_id(&alice, "public").await;
+    app.send(&alice, room_id, "one").await;
+    app.send(&alice, room_id, "two").await;
+    // Changed before message 3 was sent: Bob, who had 3, had this edit too; it is not replayed.
+    expect_status(
+        app.edit_message(&alice.token, room_id, 1, &json!({"body": "one, early edit"})).await,
+        StatusCode::OK,
+    )
+    .await;
+    app.send(&alice, room_id, "three").await;
+
+    // Bob has read up to 3 and is away while 2 is edited, 3 deleted, 4 sent and edited, and another
+    // room's message changed.
+    expect_status(app.edit_message(&alice.token, room_id, 2, &json!({"body": "two, edited"})).await, StatusCode::OK)
+        .await;
+    expect_status(app.delete_message(&alice.token, room_id, 3).await, StatusCode::NO_CONTENT).await;
+    app.send(&alice, room_id, "four").await;
+    expect_status(app.edit_message(&alice.token, room_id, 4, &json!({"body": "four, edited"})).await, StatusCode::OK)
+        .await;
+    app.send(&alice, other_room, "elsewhere").await;
+    expect_status(app.edit_message(&alice.token, other_room, 1, &json!({"body": "x"})).await, StatusCode::OK).await;
+
+    let mut ws = app.ws(&bob.token).await;
+    let (frames, subscribed) = ws.resume(room_id, 3).await;
+    let kinds: Vec<(&str, i64)> = frames
+        .iter()
+        .map(|f| (f["type"].as_str().unwrap(), f["seq"].as_i64().or(f["message"]["seq"].as_i64()).unwrap()))
+        .collect();
+    assert_eq!(kinds, [("message_updated", 2), ("message_deleted", 3), ("message", 4)], "{frames:?}");
+    assert_eq!(frames[0]["message"]["body"], "two, edited");
+    assert_eq!(frames[1], json!({"type": "message_deleted", "room_id": room_id, "seq": 3}));
+    // A missed message comes as it is now.
+    assert_eq!(frames[2]["message"]["body"], "four, edited");
+    assert_eq!(subscribed, json!({"type": "subscribed", "room_id": room_id, "last_seq": 4, "truncated": false}));
+
+    // Resuming from the newest seq: the edit of 4 happened after 4 was sent, so it comes again (a client
+    // applies it idempotently); nothing older does.
+    let mut again = app.ws(&bob.token).await;
+    let (frames, _) = again.resume(room_id, 4).await;
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(
+        (frames[0]["type"].as_str(), frames[0]["message"]["body"].as_str()),
+        (Some("message_updated"), Some("four, edited"))
+    );
 }
