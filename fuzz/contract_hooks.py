@@ -18,10 +18,11 @@ with open(os.environ["FUZZ_SEED_FILE"], encoding="utf-8") as f:
     SEED = json.load(f)
 
 # Path parameter -> the seeded values worth hitting (A's own, B's, and one that names nothing).
-POOL: dict[str, list[int]] = {
+POOL: dict[str, list] = {
     "room_id": SEED["a_rooms"] + SEED["b_private_rooms"] + SEED["b_public_rooms"] + [SEED["missing_id"]],
     "seq": list(range(1, SEED["messages_per_room"] + 2)),
     "token_id": [SEED["a_token"], SEED["b_token"], SEED["missing_id"]],
+    "session_id": [SEED["b_session"], "no-such-session"],
 }
 B_PRIVATE = set(SEED["b_private_rooms"])
 B_ROOMS = B_PRIVATE | set(SEED["b_public_rooms"])
@@ -39,6 +40,12 @@ def flatmap_path_parameters(context, path_parameters):
         }
     )
     return st.one_of(st.just(path_parameters), seeded)
+
+
+@schemathesis.hook
+def filter_path_parameters(context, path_parameters):
+    """Never A's own session: ending it would turn the rest of the run into 401s."""
+    return (path_parameters or {}).get("session_id") != SEED["a_session"]
 
 
 def _int(value) -> int | None:
@@ -97,3 +104,11 @@ def b_tokens_stay_b_s(ctx, response, case):
     token = _int((case.path_parameters or {}).get("token_id"))
     if case.method == "DELETE" and token == SEED["b_token"] and 200 <= response.status_code < 300:
         raise AssertionError(f"A revoked B's API token {token}: {response.status_code}")
+
+
+@schemathesis.check
+def b_sessions_stay_b_s(ctx, response, case):
+    """A never ends B's session."""
+    session = (case.path_parameters or {}).get("session_id")
+    if case.method == "DELETE" and session == SEED["b_session"] and 200 <= response.status_code < 300:
+        raise AssertionError(f"A ended B's session: {response.status_code}")

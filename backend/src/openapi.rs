@@ -6,7 +6,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Object, Ref, RefOr, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::{auth, messages, ops, rooms, tokens};
+use crate::http::{auth, messages, ops, rooms, sessions, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +25,7 @@ gets 429 `rate_limited` with `Retry-After`.",
     servers((url = "/", description = "This server")),
     paths(
         auth::register, auth::login, auth::refresh, auth::logout, auth::me,
+        sessions::list, sessions::end, sessions::end_all,
         tokens::create, tokens::list, tokens::revoke,
         rooms::create, rooms::list, rooms::get, rooms::join, rooms::leave, rooms::members, rooms::add_member,
         rooms::direct,

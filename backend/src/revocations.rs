@@ -15,7 +15,7 @@ use chrono::NaiveDateTime;
 
 use crate::broker::Event;
 use crate::db::{Database, now};
-use crate::domain::{api_tokens, users};
+use crate::domain::{api_tokens, sessions};
 use crate::ws::hub::RoomHub;
 
 /// How often the database is asked what was revoked since the last time.
@@ -70,7 +70,7 @@ pub async fn watch(hub: Arc<RoomHub>, db: Database, token_lifetime: Duration) {
         let started = now();
         let from = since;
         let read =
-            db.read(move |conn| Ok((users::sessions_ended_since(conn, from)?, api_tokens::revoked_since(conn, from)?)));
+            db.read(move |conn| Ok((sessions::ended_since(conn, from)?, api_tokens::revoked_since(conn, from)?)));
         match read.await {
             Ok((sessions, tokens)) => {
                 for session in sessions {

@@ -144,3 +144,27 @@ pub struct CreatedApiToken {
 pub struct ApiTokenList {
     pub items: Vec<ApiToken>,
 }
+
+/// A signed-in session: one sign-in on one device, kept alive by refreshing.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Session {
+    /// The session's id (`DELETE /me/sessions/{session_id}` ends it).
+    pub id: String,
+    /// When it signed in.
+    pub created_at: DateTime<Utc>,
+    /// When it last signed in or refreshed its access token.
+    pub last_used_at: DateTime<Utc>,
+    /// The `User-Agent` it signed in or last refreshed with (at most 256 characters).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub user_agent: Option<String>,
+    /// True for the session of the access token making this request.
+    pub current: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionList {
+    /// Newest activity first.
+    pub items: Vec<Session>,
+}

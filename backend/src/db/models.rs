@@ -49,6 +49,7 @@ pub struct NewRefreshToken<'a> {
     pub token_hash: &'a str,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    pub user_agent: Option<&'a str>,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable)]

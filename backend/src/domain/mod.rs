@@ -7,5 +7,6 @@ pub mod member_checks;
 pub mod message_writer;
 pub mod messages;
 pub mod rooms;
+pub mod sessions;
 pub mod text;
 pub mod users;

@@ -1,17 +1,10 @@
-//! Accounts and sessions: register, log in, rotate refresh tokens, log out.
-//!
-//! A session is an access token (JWT, short-lived, checked without the database) and a refresh
-//! token (opaque, stored hashed, single-use). Refresh tokens rotate within a *family*: presenting a
-//! spent one means it was copied, so the whole family is revoked and the thief and the victim must
-//! both log in again.
+//! Accounts: usernames, registration, finding users. Signing in and out is `sessions`.
 
-use chat_api::{FieldError, RegisterRequest, TokenResponse};
-use chrono::{Duration, NaiveDateTime};
+use chat_api::{FieldError, RegisterRequest};
 use diesel::prelude::*;
 
-use super::credentials::{JwtKeys, REFRESH_TOKEN_PREFIX, hash_secret, new_secret};
-use crate::db::models::{NewRefreshToken, NewUser, RefreshTokenRow, UserRow};
-use crate::db::schema::{refresh_tokens, users};
+use crate::db::models::{NewUser, UserRow};
+use crate::db::schema::users;
 use crate::db::{DbConnection, now};
 use crate::error::ApiError;
 
@@ -120,138 +113,6 @@ pub fn find_many(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<chat_api::U
     let rows: Vec<UserRow> =
         users::table.filter(users::id.eq_any(ids)).order(users::id).select(UserRow::as_select()).load(conn)?;
     Ok(rows.into_iter().map(Into::into).collect())
-}
-
-/// Starts a session: a new refresh token in `family` (a new family when `None`) and an access token.
-pub fn start_session(
-    conn: &mut DbConnection,
-    keys: &JwtKeys,
-    refresh_ttl: std::time::Duration,
-    user: UserRow,
-    family: Option<&str>,
-) -> Result<TokenResponse, ApiError> {
-    let refresh_token = new_secret(REFRESH_TOKEN_PREFIX);
-    let new_family = new_secret("");
-    let family = family.unwrap_or(&new_family);
-    let created_at = now();
-    let ttl = Duration::from_std(refresh_ttl).map_err(ApiError::internal)?;
-    diesel::insert_into(refresh_tokens::table)
-        .values(NewRefreshToken {
-            user_id: user.id,
-            family,
-            token_hash: &hash_secret(&refresh_token),
-            created_at,
-            expires_at: created_at + ttl,
-        })
-        .execute(conn)?;
-    let access = keys.issue(user.id, family)?;
-    Ok(TokenResponse {
-        access_token: access.token,
-        token_type: "Bearer".into(),
-        expires_in: access.expires_in,
-        refresh_token,
-        user: user.into(),
-    })
-}
-
-/// Spends a refresh token and starts the next session of its family. A spent token presented
-/// again revokes its family; any other unusable token is simply refused.
-pub fn refresh(
-    conn: &mut DbConnection,
-    keys: &JwtKeys,
-    refresh_ttl: std::time::Duration,
-    refresh_token: &str,
-) -> Result<TokenResponse, ApiError> {
-    let hash = hash_secret(refresh_token);
-    let at = now();
-    let rotated = conn.transaction(|conn| -> Result<Option<TokenResponse>, ApiError> {
-        let family: Option<String> = refresh_tokens::table
-            .filter(refresh_tokens::token_hash.eq(&hash))
-            .select(refresh_tokens::family)
-            .first(conn)
-            .optional()?;
-        let Some(family) = family else { return Ok(None) };
-        lock_family(conn, &family)?;
-        // Spending is one conditional UPDATE, so two concurrent refreshes cannot both succeed.
-        let spent: Option<(i64, String)> = diesel::update(
-            refresh_tokens::table
-                .filter(refresh_tokens::token_hash.eq(&hash))
-                .filter(refresh_tokens::used_at.is_null())
-                .filter(refresh_tokens::revoked_at.is_null())
-                .filter(refresh_tokens::expires_at.gt(at)),
-        )
-        .set(refresh_tokens::used_at.eq(at))
-        .returning((refresh_tokens::user_id, refresh_tokens::family))
-        .get_result(conn)
-        .optional()?;
-        let Some((user_id, family)) = spent else { return Ok(None) };
-        let user = find(conn, user_id)?;
-        start_session(conn, keys, refresh_ttl, user, Some(&family)).map(Some)
-    })?;
-    if let Some(session) = rotated {
-        return Ok(session);
-    }
-    let known: Option<RefreshTokenRow> = refresh_tokens::table
-        .filter(refresh_tokens::token_hash.eq(&hash))
-        .select(RefreshTokenRow::as_select())
-        .first(conn)
-        .optional()?;
-    if let Some(reused) = known.filter(|t| t.used_at.is_some()) {
-        tracing::warn!(user_id = reused.user_id, "spent refresh token presented again; revoking its family");
-        revoke_family(conn, &reused.family)?;
-    }
-    Err(ApiError::unauthorized("invalid_refresh_token", "The refresh token is invalid, expired or already used."))
-}
-
-/// The sessions (refresh-token families) ended at or after `since` (what `revocations::watch` reads).
-pub fn sessions_ended_since(conn: &mut DbConnection, since: NaiveDateTime) -> Result<Vec<String>, ApiError> {
-    Ok(refresh_tokens::table
-        .filter(refresh_tokens::revoked_at.ge(since))
-        .select(refresh_tokens::family)
-        .distinct()
-        .load(conn)?)
-}
-
-/// Ends the session the refresh token belongs to and returns it. Unknown tokens are ignored: logging
-/// out twice is fine.
-pub fn logout(conn: &mut DbConnection, refresh_token: &str) -> Result<Option<String>, ApiError> {
-    let family: Option<String> = refresh_tokens::table
-        .filter(refresh_tokens::token_hash.eq(hash_secret(refresh_token)))
-        .select(refresh_tokens::family)
-        .first(conn)
-        .optional()?;
-    if let Some(family) = &family {
-        revoke_family(conn, family)?;
-    }
-    Ok(family)
-}
-
-fn revoke_family(conn: &mut DbConnection, family: &str) -> Result<(), ApiError> {
-    conn.transaction(|conn| {
-        lock_family(conn, family)?;
-        diesel::update(refresh_tokens::table.filter(refresh_tokens::family.eq(family)))
-            .filter(refresh_tokens::revoked_at.is_null())
-            .set(refresh_tokens::revoked_at.eq(now()))
-            .execute(conn)?;
-        Ok(())
-    })
-}
-
-/// Makes refreshes and revocations of one family take turns, on PostgreSQL, by locking the family's
-/// first token. Without it, under READ COMMITTED, a revocation racing a refresh updated the rows it saw
-/// when it started, and the refresh's new token (inserted meanwhile) stayed valid: a thief racing the
-/// reuse detection kept a live session. SQLite has one writer, so its writes take turns already.
-fn lock_family(conn: &mut DbConnection, family: &str) -> Result<(), ApiError> {
-    if let DbConnection::Postgresql(pg) = conn {
-        refresh_tokens::table
-            .filter(refresh_tokens::family.eq(family))
-            .order(refresh_tokens::id.asc())
-            .select(refresh_tokens::id)
-            .limit(1)
-            .for_update()
-            .load::<i64>(pg)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

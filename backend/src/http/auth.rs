@@ -7,8 +7,10 @@ use super::State;
 use super::caller::Caller;
 use super::json::JsonBody;
 use super::rate_limit::Limit;
+use super::sessions::user_agent;
 use crate::broker::Event;
 use crate::domain::credentials::{hash_password, hashing, verify_password, verify_password_of_nobody};
+use crate::domain::sessions;
 use crate::domain::users::{self, Registration};
 use crate::error::ApiError;
 
@@ -41,12 +43,12 @@ pub async fn register(
     let password = registration.password.clone();
     // Hashing is deliberately slow: keep it off the async workers and out of the database writer.
     let hash = hashing(move || hash_password(&password)).await??;
-    let st = state.clone();
+    let (st, agent) = (state.clone(), user_agent(&req));
     let session = state
         .db
         .write(move |conn| {
             let user = users::create(conn, &registration, &hash)?;
-            users::start_session(conn, &st.keys, st.config.refresh_token_ttl, user, None)
+            sessions::start(conn, &st.keys, st.config.refresh_token_ttl, user, None, agent.as_deref())
         })
         .await?;
     Ok(HttpResponse::Created().json(session))
@@ -82,11 +84,10 @@ pub async fn login(
     })
     .await?
     .ok_or_else(|| ApiError::unauthorized("invalid_credentials", "The username or password is wrong."))?;
-    let st = state.clone();
-    let session = state
-        .db
-        .write(move |conn| users::start_session(conn, &st.keys, st.config.refresh_token_ttl, user, None))
-        .await?;
+    let (st, agent) = (state.clone(), user_agent(&req));
+    let ttl = st.config.refresh_token_ttl;
+    let session =
+        state.db.write(move |conn| sessions::start(conn, &st.keys, ttl, user, None, agent.as_deref())).await?;
     Ok(web::Json(session))
 }
 
@@ -98,11 +99,15 @@ pub async fn login(
         (status = 401, description = "`invalid_refresh_token`: unknown, expired, revoked or already used",
             body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn refresh(state: State, body: JsonBody<RefreshRequest>) -> Result<web::Json<TokenResponse>, ApiError> {
+pub async fn refresh(
+    state: State,
+    req: HttpRequest,
+    body: JsonBody<RefreshRequest>,
+) -> Result<web::Json<TokenResponse>, ApiError> {
     let token = body.into_inner().refresh_token;
-    let st = state.clone();
-    let session =
-        state.db.write(move |conn| users::refresh(conn, &st.keys, st.config.refresh_token_ttl, &token)).await?;
+    let (st, agent) = (state.clone(), user_agent(&req));
+    let ttl = st.config.refresh_token_ttl;
+    let session = state.db.write(move |conn| sessions::refresh(conn, &st.keys, ttl, &token, agent.as_deref())).await?;
     Ok(web::Json(session))
 }
 
@@ -113,7 +118,7 @@ pub async fn refresh(state: State, body: JsonBody<RefreshRequest>) -> Result<web
     responses((status = 204, description = "Signed out")))]
 pub async fn logout(state: State, body: JsonBody<RefreshRequest>) -> Result<HttpResponse, ApiError> {
     let token = body.into_inner().refresh_token;
-    if let Some(session) = state.db.write(move |conn| users::logout(conn, &token)).await? {
+    if let Some(session) = state.db.write(move |conn| sessions::logout(conn, &token)).await? {
         // At once here and through Redis; every node also reads it from the database within seconds.
         state.realtime.broker.publish(Event::SessionEnded { session }).await;
     }

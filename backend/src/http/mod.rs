@@ -9,6 +9,7 @@ pub mod messages;
 pub mod ops;
 pub mod rate_limit;
 pub mod rooms;
+pub mod sessions;
 pub mod spa;
 pub mod tokens;
 
@@ -52,6 +53,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
         .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
         .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
         .configure(auth::configure)
+        .configure(sessions::configure)
         .configure(tokens::configure)
         .configure(rooms::configure)
         .configure(messages::configure)

@@ -81,6 +81,7 @@ mod messages;
 mod ops;
 mod rate_limits;
 mod rooms;
+mod sessions;
 mod tokens;
 mod topology;
 mod typescript;
