@@ -27,10 +27,10 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # Debian's nginx (not always on a non-root PATH) and the venv of the deployment checkers.
 NGINX := /usr/sbin/nginx
 DEPLOY_VENV := $(TARGET_DIR)/deploy-venv
-# The venv of the contract fuzzer (schemathesis), and its bounds: cases per operation (the real bound: about
+# The venv of the contract test (schemathesis), and its bounds: cases per operation (the real bound: about
 # 60-90 s on 2 busy cores), a guard against a hang in seconds, and the seed (fixed, so that a failure
-# reproduces; `make fuzz FUZZ_SEED=$$RANDOM FUZZ_EXAMPLES=300` explores further).
-FUZZ_VENV := $(TARGET_DIR)/fuzz-venv
+# reproduces; `make contract-test FUZZ_SEED=$$RANDOM FUZZ_EXAMPLES=300` explores further).
+FUZZ_VENV := $(TARGET_DIR)/contract-test-venv
 FUZZ_EXAMPLES ?= 80
 FUZZ_TIMEOUT ?= 240
 FUZZ_SEED ?= 20251126
@@ -55,7 +55,7 @@ BUILD_TEST_SERVER = $(LINTED) $(CARGO) test --workspace --exclude frontend --no-
 	lint fmt-check clippy clippy-frontend cargo-test check-postgres \
 	ensure-cargo ensure-rustfmt ensure-clippy ensure-wasm32 ensure-trunk ensure-wasm-bindgen ensure-node-modules \
 	ensure-chromium spa browser-test bench-spa screenshots \
-	deploy-check ensure-nginx ensure-deploy-tools fuzz ensure-fuzz-tools
+	deploy-check ensure-nginx ensure-deploy-tools contract-test ensure-contract-test-tools
 
 help: ## List the targets
 	@echo "Targets:"
@@ -67,7 +67,7 @@ help: ## List the targets
 run: ensure-cargo spa ## Build (release) the server and the app, serve both on http://127.0.0.1:8080 (SQLite in ./data)
 	STATIC_DIR="$${STATIC_DIR:-frontend/dist}" $(CARGO) run --release -p backend --bin chat-server
 
-test: fmt-check ensure-clippy spa check-postgres deploy-check cargo-test fuzz browser-test ## fmt check, the app (release) and all tests built with clippy's lints (native + wasm32), deployment files, all tests, contract fuzzing, browser tests
+test: fmt-check ensure-clippy spa check-postgres deploy-check cargo-test contract-test browser-test ## fmt check, the app (release) and all tests built with clippy's lints (native + wasm32), deployment files, all tests, the contract test (schemathesis), browser tests
 # The app is linted (wasm32) when it is built for the tests; `make run` builds it without, so that a lint
 # never keeps anyone from running it.
 test: SPA_ENV = $(LINTED)
@@ -136,12 +136,12 @@ deploy-check: ensure-deploy-tools ensure-nginx ## Check docker-compose.yml, depl
 	$(DEPLOY_VENV)/bin/python deploy/check.py --bin $(DEPLOY_VENV)/bin --nginx $(NGINX)
 
 # Schemathesis against the live server (debug build, as `cargo-test` left it) and openapi/openapi.json, as
-# user A among user B's rooms, messages and tokens; bounded (FUZZ_EXAMPLES, FUZZ_TIMEOUT). fuzz/contract.py
+# user A among user B's rooms, messages and tokens; bounded (FUZZ_EXAMPLES, FUZZ_TIMEOUT). contract-test/contract.py
 # says what it checks. The WebSocket frame decoder's fuzzing is a proptest in cargo-test (ws/protocol.rs).
-fuzz: ensure-cargo ensure-clippy ensure-fuzz-tools ## Contract fuzzing: schemathesis as two users against the live server (about a minute)
+contract-test: ensure-cargo ensure-clippy ensure-contract-test-tools ## Contract fuzzing: schemathesis as two users against the live server (about a minute)
 	$(BUILD_TEST_SERVER)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_TIMEOUT=$(FUZZ_TIMEOUT) FUZZ_SEED=$(FUZZ_SEED) \
-		$(FUZZ_VENV)/bin/python fuzz/contract.py --server-bin $(TARGET_DIR)/debug/chat-server --st $(FUZZ_VENV)/bin/st
+		$(FUZZ_VENV)/bin/python contract-test/contract.py --server-bin $(TARGET_DIR)/debug/chat-server --st $(FUZZ_VENV)/bin/st
 
 # Only warns: without PostgreSQL the postgres half of the tests skips itself, unless CI is set, in which
 # case the tests fail (the tests decide that, not make).
@@ -215,11 +215,11 @@ ensure-deploy-tools:
 		&& $(DEPLOY_VENV)/bin/pip install -q --disable-pip-version-check -r deploy/requirements.txt \
 		&& cp deploy/requirements.txt $(DEPLOY_VENV)/requirements.txt; }
 
-# schemathesis from PyPI, exactly fuzz/requirements.txt, in a venv under target/; reinstalled only when that
+# schemathesis from PyPI, exactly contract-test/requirements.txt, in a venv under target/; reinstalled only when that
 # file changes (the venv keeps a copy of the one it was made from), like ensure-deploy-tools.
-ensure-fuzz-tools:
+ensure-contract-test-tools:
 	@python3 -c 'import ensurepip' 2>/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv; }
-	@cmp -s fuzz/requirements.txt $(FUZZ_VENV)/requirements.txt || { \
+	@cmp -s contract-test/requirements.txt $(FUZZ_VENV)/requirements.txt || { \
 		rm -rf $(FUZZ_VENV) && python3 -m venv $(FUZZ_VENV) \
-		&& $(FUZZ_VENV)/bin/pip install -q --disable-pip-version-check -r fuzz/requirements.txt \
-		&& cp fuzz/requirements.txt $(FUZZ_VENV)/requirements.txt; }
+		&& $(FUZZ_VENV)/bin/pip install -q --disable-pip-version-check -r contract-test/requirements.txt \
+		&& cp contract-test/requirements.txt $(FUZZ_VENV)/requirements.txt; }

@@ -1,11 +1,14 @@
-//! The chat service: a JSON REST API (and, later, a WebSocket gateway) over SQLite or PostgreSQL.
+//! The chat service: a JSON REST API and a WebSocket gateway over SQLite or PostgreSQL.
 //!
 //! Layout:
-//! - [`config`]: the settings, from the environment.
+//! - [`config`]: the settings, from the environment; [`state`]: what every request and socket reaches;
+//!   [`caller`]: who is asking, from a bearer token or a ticket, and what they may do.
 //! - [`http`]: routes and extractors, one module per resource; [`openapi`]: the generated spec.
-//! - [`ws`]: the WebSocket gateway (sessions, the room hub, tickets, presence);
-//!   [`broker`]: fan-out to every node, in-process or through Redis.
-//! - [`domain`]: the rules (accounts, tokens, rooms, messages) as functions over a connection.
+//! - [`ws`]: the WebSocket gateway (sessions, the room hub, tickets, presence).
+//! - [`events`]: every room event, and the writer: the one ordered path that commits and publishes them;
+//!   [`broker`]: their fan-out to every node's hub, in-process or through Redis;
+//!   [`revocations`]: ended sessions and revoked tokens, read back from the database.
+//! - [`domain`]: the rules (accounts, sessions, tokens, rooms, messages) as functions over a connection.
 //! - [`db`]: the connection pool, the schema, the rows.
 //! - [`error`]: the one error type, rendered as problem+json; [`telemetry`]: logs and metrics.
 //!
@@ -13,13 +16,16 @@
 //! server ready to run, on the real port even when asked for port 0.
 
 pub mod broker;
+pub mod caller;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod openapi;
 pub mod revocations;
+pub mod state;
 pub mod telemetry;
 pub mod ws;
 
@@ -38,9 +44,9 @@ use utoipa_swagger_ui::SwaggerUi;
 use config::Config;
 use db::{Database, StorageError};
 use domain::credentials::{JwtKeys, new_secret};
-use domain::message_writer::MessageWriter;
-use http::AppState;
+use events::writer::MessageWriter;
 use http::spa::Spa;
+use state::AppState;
 use ws::Realtime;
 
 /// How long in-flight requests may take to finish after SIGTERM.

@@ -101,7 +101,8 @@ impl Modify for RateLimited {
 
 /// The errors every operation of a kind can answer with, added where a handler's annotation does not
 /// list them already: the extractors and the database produce them whatever the handler does, and a
-/// client (and the contract fuzzer, `make fuzz`) must find every status it can get in the document.
+/// client (and the contract test, `make contract-test`) must find every status it can get in the document.
+/// Handlers list only their own errors (403, 404, 409, a 422 of their own): the shared ones are here once.
 /// - a JSON body: 400 `malformed_json`, 413, 415, 422 (well-formed JSON of the wrong shape);
 /// - a query string: 400 `invalid_query`;
 /// - a bearer token: 401;
@@ -135,7 +136,8 @@ impl CommonErrors {
             add("415", "`unsupported_media_type`: a body declared as something other than JSON", false);
             add(
                 "422",
-                "`validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields",
+                "`validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields. \
+`invalid_text`: U+0000 in any string, or a control character where none may be",
                 false,
             );
         }

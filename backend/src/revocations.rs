@@ -13,10 +13,9 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 
-use crate::broker::Event;
 use crate::db::{Database, now};
 use crate::domain::{api_tokens, sessions};
-use crate::ws::hub::RoomHub;
+use crate::events::{Event, Sink};
 
 /// How often the database is asked what was revoked since the last time.
 pub const POLL: Duration = Duration::from_secs(2);
@@ -61,7 +60,7 @@ impl EndedSessions {
 /// Reads the revocations of the database into the hub, for as long as the node runs: run it in a task.
 /// The first read goes back one access-token lifetime, so that a node started after a logout refuses
 /// the ended session's tokens too.
-pub async fn watch(hub: Arc<RoomHub>, db: Database, token_lifetime: Duration) {
+pub async fn watch(sink: Arc<dyn Sink>, db: Database, token_lifetime: Duration) {
     let lifetime = chrono::Duration::from_std(token_lifetime).unwrap_or(chrono::Duration::days(1));
     let mut since = now() - lifetime;
     let mut tick = tokio::time::interval(POLL);
@@ -74,10 +73,10 @@ pub async fn watch(hub: Arc<RoomHub>, db: Database, token_lifetime: Duration) {
         match read.await {
             Ok((sessions, tokens)) => {
                 for session in sessions {
-                    hub.dispatch(&Event::SessionEnded { session });
+                    sink.dispatch(&Event::SessionEnded { session });
                 }
                 for token_id in tokens {
-                    hub.dispatch(&Event::TokenRevoked { token_id });
+                    sink.dispatch(&Event::TokenRevoked { token_id });
                 }
                 since = overlap(started);
             }

@@ -792,7 +792,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponse"];
                 };
             };
-            /** @description Malformed JSON */
+            /** @description `malformed_json`: the body is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -828,7 +828,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields */
+            /** @description `validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields. `invalid_text`: U+0000 in any string, or a control character where none may be */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -898,7 +898,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields */
+            /** @description `validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields. `invalid_text`: U+0000 in any string, or a control character where none may be */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -937,7 +937,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1027,7 +1027,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields */
+            /** @description `validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields. `invalid_text`: U+0000 in any string, or a control character where none may be */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1072,7 +1072,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenResponse"];
                 };
             };
-            /** @description Malformed JSON */
+            /** @description `malformed_json`: the body is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1090,7 +1090,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body over 64 KiB */
+            /** @description `payload_too_large`: a body over 64 KiB */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1099,7 +1099,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unsupported_media_type`: a body declared as another type than JSON */
+            /** @description `unsupported_media_type`: a body declared as something other than JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1162,7 +1162,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1198,7 +1198,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unsupported_media_type`: a body declared as another type than JSON */
+            /** @description `unsupported_media_type`: a body declared as something other than JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1248,7 +1248,7 @@ export interface operations {
                     "application/json": components["schemas"]["User"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1289,7 +1289,7 @@ export interface operations {
                     "application/json": components["schemas"]["SessionList"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1340,7 +1340,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1435,7 +1435,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1498,7 +1498,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1525,7 +1525,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unsupported_media_type`: a body declared as another type than JSON */
+            /** @description `unsupported_media_type`: a body declared as something other than JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -1534,7 +1534,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed`; `invalid_text`: U+0000 or a control character where none may be */
+            /** @description `validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields. `invalid_text`: U+0000 in any string, or a control character where none may be */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1578,7 +1578,7 @@ export interface operations {
                     "application/json": components["schemas"]["Room"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1640,7 +1640,7 @@ export interface operations {
                     "application/json": components["schemas"]["Room"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1700,7 +1700,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1762,7 +1762,7 @@ export interface operations {
                     "application/json": components["schemas"]["MemberList"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1837,7 +1837,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1882,7 +1882,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields */
+            /** @description `validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields. `invalid_text`: U+0000 in any string, or a control character where none may be */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1942,7 +1942,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2020,7 +2020,7 @@ export interface operations {
                     "application/json": components["schemas"]["Message"];
                 };
             };
-            /** @description Malformed JSON */
+            /** @description `malformed_json`: the body is not JSON */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2029,7 +2029,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing, invalid or revoked token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2056,7 +2056,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Body over 64 KiB */
+            /** @description `payload_too_large`: a body over 64 KiB */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -2065,7 +2065,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unsupported_media_type`: a body declared as another type than JSON */
+            /** @description `unsupported_media_type`: a body declared as something other than JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2074,7 +2074,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed`; `invalid_text`: U+0000 or a control character where none may be */
+            /** @description `validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields. `invalid_text`: U+0000 in any string, or a control character where none may be */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2084,9 +2084,11 @@ export interface operations {
                 };
             };
             429: components["responses"]["RateLimited"];
-            /** @description The database is unavailable; retry after `Retry-After` */
+            /** @description `service_unavailable`: the database (or Redis) is down; retry after `Retry-After` */
             503: {
                 headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2116,7 +2118,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2193,7 +2195,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2238,7 +2240,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unsupported_media_type`: a body declared as another type than JSON */
+            /** @description `unsupported_media_type`: a body declared as something other than JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2247,7 +2249,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed`; `invalid_text`: U+0000 or a control character where none may be */
+            /** @description `validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields. `invalid_text`: U+0000 in any string, or a control character where none may be */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2302,7 +2304,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2338,7 +2340,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unsupported_media_type`: a body declared as another type than JSON */
+            /** @description `unsupported_media_type`: a body declared as something other than JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2347,7 +2349,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed`; `invalid_text`: U+0000 or a control character where none may be */
+            /** @description `validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields. `invalid_text`: U+0000 in any string, or a control character where none may be */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2388,7 +2390,7 @@ export interface operations {
                     "application/json": components["schemas"]["ApiTokenList"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2451,7 +2453,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2478,7 +2480,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `unsupported_media_type`: a body declared as another type than JSON */
+            /** @description `unsupported_media_type`: a body declared as something other than JSON */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -2487,7 +2489,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `validation_failed`; `invalid_text`: U+0000 or a control character where none may be */
+            /** @description `validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields. `invalid_text`: U+0000 in any string, or a control character where none may be */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2529,7 +2531,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2637,7 +2639,7 @@ export interface operations {
                     "application/json": components["schemas"]["WsTicket"];
                 };
             };
-            /** @description Missing or invalid token */
+            /** @description Missing, invalid, expired or revoked token */
             401: {
                 headers: {
                     [name: string]: unknown;

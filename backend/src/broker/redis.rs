@@ -8,8 +8,7 @@ use deadpool_redis::{Config as PoolConfig, Pool, Runtime};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::Event;
-use crate::ws::hub::RoomHub;
+use crate::events::{Event, Sink};
 
 /// Every node publishes to and listens on this one channel; hubs ignore rooms they do not serve.
 const CHANNEL: &str = "chat:events";
@@ -41,7 +40,7 @@ pub struct RedisLink {
 impl RedisLink {
     /// Opens the pool and starts the subscriber task. Fails only on a malformed URL: an unreachable
     /// Redis is retried in the background, so a node can start before Redis does.
-    pub fn start(url: &str, node_id: String, hub: Arc<RoomHub>) -> Result<Arc<RedisLink>, redis::RedisError> {
+    pub fn start(url: &str, node_id: String, sink: Arc<dyn Sink>) -> Result<Arc<RedisLink>, redis::RedisError> {
         let client = redis::Client::open(url)?;
         let pool = PoolConfig::from_url(url).create_pool(Some(Runtime::Tokio1)).map_err(|e| {
             redis::RedisError::from((
@@ -51,7 +50,7 @@ impl RedisLink {
             ))
         })?;
         let link = Arc::new(RedisLink { pool, node_id });
-        tokio::spawn(subscribe_forever(client, link.node_id.clone(), hub));
+        tokio::spawn(subscribe_forever(client, link.node_id.clone(), sink));
         Ok(link)
     }
 
@@ -115,7 +114,7 @@ impl RedisLink {
 }
 
 /// Receives other nodes' events for as long as the process lives.
-async fn subscribe_forever(client: redis::Client, node_id: String, hub: Arc<RoomHub>) {
+async fn subscribe_forever(client: redis::Client, node_id: String, sink: Arc<dyn Sink>) {
     let mut backoff = BACKOFF_MIN;
     let mut connected_before = false;
     loop {
@@ -127,13 +126,13 @@ async fn subscribe_forever(client: redis::Client, node_id: String, hub: Arc<Room
                         tracing::info!("resubscribed to Redis; checking every socket for missed messages");
                     }
                     // Whatever was published while we were away is in the database: look for gaps.
-                    hub.resync_all();
+                    sink.resync();
                     connected_before = true;
                     backoff = BACKOFF_MIN;
                     let mut messages = pubsub.into_on_message();
                     while let Some(msg) = messages.next().await {
                         match serde_json::from_slice::<Received>(msg.get_payload_bytes()) {
-                            Ok(envelope) if envelope.node != node_id => hub.dispatch(&envelope.event),
+                            Ok(envelope) if envelope.node != node_id => sink.dispatch(&envelope.event),
                             Ok(_) => {} // our own event: the hub had it first-hand
                             Err(e) => tracing::warn!("ignoring an unreadable event from Redis: {e}"),
                         }

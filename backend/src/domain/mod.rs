@@ -3,8 +3,6 @@
 
 pub mod api_tokens;
 pub mod credentials;
-pub mod member_checks;
-pub mod message_writer;
 pub mod messages;
 pub mod rooms;
 pub mod sessions;

@@ -3,16 +3,16 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chat_api::{LoginRequest, Problem, RefreshRequest, RegisterRequest, TokenResponse, User};
 
-use super::State;
-use super::caller::Caller;
 use super::json::JsonBody;
 use super::rate_limit::Limit;
 use super::sessions::user_agent;
-use crate::broker::Event;
+use crate::caller::Caller;
 use crate::domain::credentials::{hash_password, hashing, verify_password, verify_password_of_nobody};
 use crate::domain::sessions;
 use crate::domain::users::{self, Registration};
 use crate::error::ApiError;
+use crate::events::Event;
+use crate::state::State;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/auth/register").post(register))
@@ -27,11 +27,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "Registered and signed in", body = TokenResponse),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`username_taken`", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`, with `errors`; `invalid_text`: U+0000 or a control character where none may be", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "`unsupported_media_type`: a body declared as another type than JSON", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn register(
     state: State,
@@ -59,7 +56,6 @@ pub async fn register(
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in", body = TokenResponse),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_credentials`: the same answer whether the user is unknown or the password wrong",
             body = Problem, content_type = "application/problem+json"),
     ))]
@@ -129,7 +125,6 @@ pub async fn logout(state: State, body: JsonBody<RefreshRequest>) -> Result<Http
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth",
     responses(
         (status = 200, description = "The caller", body = User),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn me(state: State, caller: Caller) -> Result<web::Json<User>, ApiError> {
     let user = state.db.read(move |conn| users::find(conn, caller.user_id)).await?;

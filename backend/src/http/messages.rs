@@ -5,13 +5,13 @@ use chat_api::{EditMessageRequest, Message, MessagePage, Problem, ReadMarkerRequ
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::State;
-use super::caller::Caller;
 use super::json::JsonBody;
 use super::rooms::page_limit;
-use crate::broker::Event;
+use crate::caller::Caller;
 use crate::domain::messages::{self, DEFAULT_PAGE, DedupKeys, MessageBody, Window};
 use crate::error::ApiError;
+use crate::events::Event;
+use crate::state::State;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/rooms/{room_id}/messages").post(send_message).get(history))
@@ -30,14 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     responses(
         (status = 201, description = "Stored", body = Message),
         (status = 200, description = "A retry: the message stored the first time", body = Message),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing, invalid or revoked token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope` (needs `messages:write`) or `not_a_member`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`; `invalid_text`: U+0000 or a control character where none may be", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "`unsupported_media_type`: a body declared as another type than JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "The database is unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn send_message(
     state: State,
@@ -85,7 +79,6 @@ pub struct HistoryQuery {
     responses(
         (status = 200, description = "A page of messages", body = MessagePage),
         (status = 400, description = "`invalid_query`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: needs `messages:read`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -108,12 +101,9 @@ pub async fn history(
     request_body = EditMessageRequest,
     responses(
         (status = 200, description = "The edited message", body = Message),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`not_the_author` or `insufficient_scope`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`room_not_found` or `message_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`message_deleted`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`; `invalid_text`: U+0000 or a control character where none may be", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "`unsupported_media_type`: a body declared as another type than JSON", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn edit(
     state: State,
@@ -137,7 +127,6 @@ pub async fn edit(
     params(("room_id" = i64, Path, description = "The room's id"), ("seq" = i64, Path, description = "The message's seq")),
     responses(
         (status = 204, description = "Deleted (or already was)"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`not_the_author` or `insufficient_scope`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`room_not_found` or `message_not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -159,11 +148,8 @@ pub async fn delete(state: State, caller: Caller, path: web::Path<(i64, i64)>) -
     request_body = ReadMarkerRequest,
     responses(
         (status = 204, description = "Marked"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`not_a_member` or `insufficient_scope` (needs `messages:read`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`; `invalid_text`: U+0000 or a control character where none may be", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "`unsupported_media_type`: a body declared as another type than JSON", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn mark_read(
     state: State,

@@ -3,7 +3,6 @@
 
 pub mod auth;
 pub mod browser_safety;
-pub mod caller;
 pub mod json;
 pub mod messages;
 pub mod ops;
@@ -20,31 +19,11 @@ use actix_web::http::header;
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpRequest, ResponseError, web};
 use chat_api::FieldError;
-use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::config::Config;
-use crate::db::Database;
-use crate::domain::credentials::JwtKeys;
 use crate::error::ApiError;
 
 /// The largest request body accepted; larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// What every handler can reach, shared by all workers.
-pub struct AppState {
-    pub db: Database,
-    pub keys: JwtKeys,
-    pub config: Config,
-    pub metrics: PrometheusHandle,
-    pub realtime: std::sync::Arc<crate::ws::Realtime>,
-    pub writer: crate::domain::message_writer::MessageWriter,
-    /// Request rate limits (per address, per user, login, register).
-    pub limits: std::sync::Arc<rate_limit::RateLimitService>,
-    /// The browser app, when `STATIC_DIR` is set.
-    pub spa: Option<spa::Spa>,
-}
-
-pub type State = web::Data<AppState>;
 
 /// Every route of the API, under `/api/v1`.
 pub fn configure_api(cfg: &mut web::ServiceConfig) {
@@ -130,7 +109,7 @@ pub fn ensure_problem<B: MessageBody + 'static>(res: ServiceResponse<B>) -> acti
             response.headers_mut().append(name.clone(), value.clone());
         }
     }
-    // A 405 names the methods the route does answer (RFC 9110 requires `Allow`; found by `make fuzz`).
+    // A 405 names the methods the route does answer (RFC 9110 requires `Allow`; found by `make contract-test`).
     if matches!(error, ApiError::MethodNotAllowed)
         && let Some(allow) = req.match_pattern().as_deref().and_then(crate::openapi::ApiDoc::allowed_methods)
     {

@@ -6,8 +6,8 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use chat_api::Problem;
 
-use super::State;
 use crate::openapi::ApiDoc;
+use crate::state::State;
 
 /// How long `/readyz` waits for the database.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);

@@ -33,9 +33,9 @@ use governor::{Quota, RateLimiter};
 use ipnet::IpNet;
 use sha2::{Digest, Sha256};
 
-use super::State;
 use crate::config::{Rate, RateLimits};
 use crate::error::ApiError;
+use crate::state::State;
 
 /// How long a Redis round trip may take before the local limiter decides instead.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(250);

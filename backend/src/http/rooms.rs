@@ -5,13 +5,13 @@ use chat_api::{CreateRoomRequest, Member, MemberList, Problem, Room, RoomPage, S
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::State;
-use super::caller::Caller;
 use super::json::JsonBody;
-use crate::broker::Event;
+use crate::caller::Caller;
 use crate::domain::messages::MAX_PAGE;
 use crate::domain::rooms::{self, ListScope, NewRoomSpec};
 use crate::error::ApiError;
+use crate::events::Event;
+use crate::state::State;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/rooms").post(create).get(list))
@@ -27,10 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     request_body = CreateRoomRequest,
     responses(
         (status = 201, description = "Created", body = Room),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: API tokens cannot create rooms", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`; `invalid_text`: U+0000 or a control character where none may be", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "`unsupported_media_type`: a body declared as another type than JSON", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(state: State, caller: Caller, body: JsonBody<CreateRoomRequest>) -> Result<HttpResponse, ApiError> {
     caller.require_session()?;
@@ -57,7 +54,6 @@ pub struct ListQuery {
     responses(
         (status = 200, description = "A page of rooms", body = RoomPage),
         (status = 400, description = "`invalid_query` or `invalid_cursor`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: needs `rooms:read`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(state: State, caller: Caller, query: web::Query<ListQuery>) -> Result<web::Json<RoomPage>, ApiError> {
@@ -84,7 +80,6 @@ pub fn page_limit(limit: Option<i64>, default: i64) -> Result<i64, ApiError> {
     params(("room_id" = i64, Path, description = "The room's id")),
     responses(
         (status = 200, description = "The room", body = Room),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: needs `rooms:read`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`room_not_found`, also for a private room the caller is not in", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -101,7 +96,6 @@ pub async fn get(state: State, caller: Caller, path: web::Path<i64>) -> Result<w
     params(("room_id" = i64, Path, description = "The room's id")),
     responses(
         (status = 200, description = "The room, joined", body = Room),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -116,7 +110,6 @@ pub async fn join(state: State, caller: Caller, path: web::Path<i64>) -> Result<
     params(("room_id" = i64, Path, description = "The room's id")),
     responses(
         (status = 204, description = "Left (or was not a member)"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -139,7 +132,6 @@ pub async fn leave(state: State, caller: Caller, path: web::Path<i64>) -> Result
     params(("room_id" = i64, Path, description = "The room's id")),
     responses(
         (status = 200, description = "The members", body = MemberList),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: needs `rooms:read`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -156,7 +148,6 @@ pub async fn members(state: State, caller: Caller, path: web::Path<i64>) -> Resu
     request_body = UsernameRequest,
     responses(
         (status = 201, description = "The member (already one: unchanged)", body = Member),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`not_the_owner` or `insufficient_scope`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`room_not_found` or `user_not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -178,11 +169,9 @@ pub async fn add_member(
     request_body = UsernameRequest,
     responses(
         (status = 200, description = "The direct room", body = Room),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`user_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: the caller's own name; `invalid_text`: U+0000 or a control character where none may be", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "`unsupported_media_type`: a body declared as another type than JSON", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn direct(
     state: State,

@@ -3,11 +3,11 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chat_api::{Problem, SessionList};
 
-use super::State;
-use super::caller::Caller;
-use crate::broker::Event;
+use crate::caller::Caller;
 use crate::domain::sessions;
 use crate::error::ApiError;
+use crate::events::Event;
+use crate::state::State;
 
 /// The longest `User-Agent` kept; the rest is cut.
 const MAX_USER_AGENT: usize = 256;
@@ -30,7 +30,6 @@ pub fn user_agent(req: &HttpRequest) -> Option<String> {
 #[utoipa::path(get, path = "/api/v1/me/sessions", tag = "auth", operation_id = "list_sessions",
     responses(
         (status = 200, description = "Most recently active first; `current` marks this request's", body = SessionList),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: API tokens cannot see sessions", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(state: State, caller: Caller) -> Result<web::Json<SessionList>, ApiError> {
@@ -45,7 +44,6 @@ pub async fn list(state: State, caller: Caller) -> Result<web::Json<SessionList>
     params(("session_id" = String, Path, description = "A session's `id`")),
     responses(
         (status = 204, description = "Ended"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: API tokens cannot end sessions", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`session_not_found`: not one of the caller's live sessions", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -63,7 +61,6 @@ pub async fn end(state: State, caller: Caller, path: web::Path<String>) -> Resul
 #[utoipa::path(post, path = "/api/v1/auth/logout-all", tag = "auth", operation_id = "logout_all",
     responses(
         (status = 204, description = "Every session ended"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: API tokens cannot end sessions", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn end_all(state: State, caller: Caller) -> Result<HttpResponse, ApiError> {

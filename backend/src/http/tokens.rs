@@ -3,12 +3,12 @@
 use actix_web::{HttpResponse, web};
 use chat_api::{ApiTokenList, CreateApiTokenRequest, CreatedApiToken, Problem};
 
-use super::State;
-use super::caller::Caller;
 use super::json::JsonBody;
-use crate::broker::Event;
+use crate::caller::Caller;
 use crate::domain::api_tokens::{self, NewToken};
 use crate::error::ApiError;
+use crate::events::Event;
+use crate::state::State;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/tokens").post(create).get(list))
@@ -20,10 +20,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     request_body = CreateApiTokenRequest,
     responses(
         (status = 201, description = "Created; `token` is shown once", body = CreatedApiToken),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: API tokens cannot make tokens", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`; `invalid_text`: U+0000 or a control character where none may be", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "`unsupported_media_type`: a body declared as another type than JSON", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     state: State,
@@ -40,7 +37,6 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", operation_id = "list_tokens",
     responses(
         (status = 200, description = "Newest first", body = ApiTokenList),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(state: State, caller: Caller) -> Result<web::Json<ApiTokenList>, ApiError> {
@@ -54,7 +50,6 @@ pub async fn list(state: State, caller: Caller) -> Result<web::Json<ApiTokenList
     params(("token_id" = i64, Path, description = "The token's id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`token_not_found`: not one of the caller's live tokens", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn revoke(state: State, caller: Caller, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {

@@ -15,8 +15,8 @@ use chat_api::{Message, ServerFrame, UnsubscribeReason, close};
 use tokio::sync::{Notify, mpsc, watch};
 
 use super::reorder::{self, Reorder};
-use crate::broker::Event;
-use crate::domain::member_checks::MemberChecks;
+use crate::events::member_checks::MemberChecks;
+use crate::events::{Event, Sink};
 use crate::revocations::EndedSessions;
 
 /// Identifies one socket on this node.
@@ -226,58 +226,6 @@ impl RoomHub {
         members.iter().filter_map(|id| state.sessions.get(id)).map(|s| s.user_id).collect()
     }
 
-    /// Hands an event to every local session it concerns.
-    pub fn dispatch(&self, event: &Event) {
-        match event {
-            Event::Message { message } => {
-                if !self.state().rooms.contains_key(&message.room_id) {
-                    return;
-                }
-                // Held while queueing too: two threads dispatching at once must not swap what
-                // the order just put right. (Lock order: `order`, then `state`.)
-                let mut order = self.order();
-                let ready = order.admit(message, Instant::now());
-                if ready.is_empty() {
-                    self.held.notify_one();
-                }
-                for message in ready {
-                    self.to_room_message(message);
-                }
-            }
-            Event::MessageUpdated { message } => {
-                self.to_room(message.room_id, None, None, &ServerFrame::MessageUpdated { message: message.clone() });
-            }
-            Event::MessageDeleted { room_id, seq } => {
-                self.to_room(*room_id, None, None, &ServerFrame::MessageDeleted { room_id: *room_id, seq: *seq });
-            }
-            Event::Typing { room_id, user } => {
-                let frame = ServerFrame::Typing { room_id: *room_id, user: user.clone() };
-                self.to_room(*room_id, None, Some(user.id), &frame);
-            }
-            Event::PresenceChanged { room_id, user, online } => {
-                // Not to the user it is about: their own sockets know they are there.
-                let frame = ServerFrame::PresenceChanged { room_id: *room_id, user: user.clone(), online: *online };
-                self.to_room(*room_id, None, Some(user.id), &frame);
-            }
-            Event::MemberLeft { room_id, user_id } => {
-                self.member_checks.forget(*room_id, *user_id);
-                self.end_subscriptions(*room_id, *user_id, UnsubscribeReason::Left);
-            }
-            Event::TokenRevoked { token_id } => {
-                for session in self.state().sessions.values().filter(|s| s.api_token_id == Some(*token_id)) {
-                    session.order_close(CloseOrder::TOKEN_REVOKED);
-                }
-            }
-            Event::SessionEnded { session: ended } => {
-                if self.ended_sessions.end(ended) {
-                    for session in self.state().sessions.values().filter(|s| s.session.as_ref() == Some(ended)) {
-                        session.order_close(CloseOrder::SESSION_ENDED);
-                    }
-                }
-            }
-        }
-    }
-
     /// Delivers held messages whose wait is over, for as long as the hub lives: run it in a task.
     pub async fn release_held(self: Arc<Self>) {
         loop {
@@ -355,14 +303,6 @@ impl RoomHub {
         }
     }
 
-    /// Tells every session to look for missed messages (after a broker reconnect).
-    pub fn resync_all(&self) {
-        for session in self.state().sessions.values() {
-            // A full queue will produce a gap check with its next message anyway.
-            let _ = session.queue.try_send(Outbound::Resync);
-        }
-    }
-
     /// Closes every session with `order`, one at a time over `window` (spread with jitter, so that
     /// clients do not all reconnect in the same second).
     pub async fn close_all_spread(&self, order: CloseOrder, window: std::time::Duration) {
@@ -378,6 +318,68 @@ impl RoomHub {
             if let Some(session) = self.state().sessions.get(&id) {
                 session.order_close(order);
             }
+        }
+    }
+}
+
+impl Sink for RoomHub {
+    /// Hands an event to every local session it concerns.
+    fn dispatch(&self, event: &Event) {
+        match event {
+            Event::Message { message } => {
+                if !self.state().rooms.contains_key(&message.room_id) {
+                    return;
+                }
+                // Held while queueing too: two threads dispatching at once must not swap what
+                // the order just put right. (Lock order: `order`, then `state`.)
+                let mut order = self.order();
+                let ready = order.admit(message, Instant::now());
+                if ready.is_empty() {
+                    self.held.notify_one();
+                }
+                for message in ready {
+                    self.to_room_message(message);
+                }
+            }
+            Event::MessageUpdated { message } => {
+                self.to_room(message.room_id, None, None, &ServerFrame::MessageUpdated { message: message.clone() });
+            }
+            Event::MessageDeleted { room_id, seq } => {
+                self.to_room(*room_id, None, None, &ServerFrame::MessageDeleted { room_id: *room_id, seq: *seq });
+            }
+            Event::Typing { room_id, user } => {
+                let frame = ServerFrame::Typing { room_id: *room_id, user: user.clone() };
+                self.to_room(*room_id, None, Some(user.id), &frame);
+            }
+            Event::PresenceChanged { room_id, user, online } => {
+                // Not to the user it is about: their own sockets know they are there.
+                let frame = ServerFrame::PresenceChanged { room_id: *room_id, user: user.clone(), online: *online };
+                self.to_room(*room_id, None, Some(user.id), &frame);
+            }
+            Event::MemberLeft { room_id, user_id } => {
+                self.member_checks.forget(*room_id, *user_id);
+                self.end_subscriptions(*room_id, *user_id, UnsubscribeReason::Left);
+            }
+            Event::TokenRevoked { token_id } => {
+                for session in self.state().sessions.values().filter(|s| s.api_token_id == Some(*token_id)) {
+                    session.order_close(CloseOrder::TOKEN_REVOKED);
+                }
+            }
+            Event::SessionEnded { session: ended } => {
+                if self.ended_sessions.end(ended) {
+                    for session in self.state().sessions.values().filter(|s| s.session.as_ref() == Some(ended)) {
+                        session.order_close(CloseOrder::SESSION_ENDED);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tells every session to look for missed messages (after a broker reconnect).
+    fn resync(&self) {
+        for session in self.state().sessions.values() {
+            // A full queue will produce a gap check with its next message anyway.
+            let _ = session.queue.try_send(Outbound::Resync);
         }
     }
 }

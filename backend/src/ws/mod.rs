@@ -22,18 +22,19 @@ use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 use utoipa::IntoParams;
 
-use crate::broker::{Broker, Event, redis::RedisLink};
+use crate::broker::{Broker, redis::RedisLink};
+use crate::caller::{Caller, authenticate_bearer, bearer_token, session_ended};
 use crate::config::Config;
 use crate::db::Database;
 use crate::domain::credentials::new_secret;
 use crate::domain::{api_tokens, users};
 use crate::error::ApiError;
-use crate::http::State;
-use crate::http::caller::{Caller, authenticate_bearer, bearer_token, session_ended};
+use crate::events::Event;
+use crate::state::State;
 use hub::{CloseOrder, RoomHub};
 use presence::Presence;
 use session::Session;
-use tickets::{Grant, TICKET_TTL, TicketStore};
+use tickets::{TICKET_TTL, TicketStore};
 
 /// The largest frame a client may send; a larger one closes the socket with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -59,7 +60,7 @@ impl Realtime {
         let hub = Arc::new(RoomHub::new(config.access_token_ttl));
         let realtime = match &config.redis_url {
             None => Realtime {
-                broker: Broker::in_process(Arc::clone(&hub)),
+                broker: Broker::in_process(hub.clone()),
                 tickets: TicketStore::in_process(),
                 presence: Presence::Local(Arc::clone(&hub)),
                 hub,
@@ -70,9 +71,9 @@ impl Realtime {
             Some(url) => {
                 // Tells this process apart from the others sharing Redis (its events, its presence entries).
                 let node_id = new_secret("")[..12].to_owned();
-                let link = RedisLink::start(url, node_id.clone(), Arc::clone(&hub))?;
+                let link = RedisLink::start(url, node_id.clone(), hub.clone())?;
                 Realtime {
-                    broker: Broker::with_redis(Arc::clone(&hub), Arc::clone(&link)),
+                    broker: Broker::with_redis(hub.clone(), Arc::clone(&link)),
                     tickets: TicketStore::Redis(link.pool().clone()),
                     presence: Presence::Redis { hub: Arc::clone(&hub), pool: link.pool().clone(), node_id },
                     hub,
@@ -83,7 +84,7 @@ impl Realtime {
             }
         };
         let realtime = Arc::new(realtime);
-        tokio::spawn(crate::revocations::watch(Arc::clone(&realtime.hub), db.clone(), config.access_token_ttl));
+        tokio::spawn(crate::revocations::watch(realtime.hub.clone(), db.clone(), config.access_token_ttl));
         tokio::spawn(keep_presence(Arc::clone(&realtime), db));
         tokio::spawn(Arc::clone(&realtime.hub).release_held());
         Ok(realtime)
@@ -121,11 +122,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(post, path = "/api/v1/ws/ticket", tag = "realtime",
     responses(
         (status = 201, description = "A ticket for `GET /api/v1/ws?ticket=...`", body = WsTicket),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Redis is unavailable", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn issue_ticket(state: State, caller: Caller) -> Result<HttpResponse, ApiError> {
-    let ticket = state.realtime.tickets.issue(caller.grant()).await?;
+    let ticket = state.realtime.tickets.issue(caller).await?;
     Ok(HttpResponse::Created().json(WsTicket { ticket, expires_in: TICKET_TTL.as_secs() as i64 }))
 }
 
@@ -156,20 +156,20 @@ pub async fn connect(
     if state.realtime.is_draining() {
         return Err(shutting_down());
     }
-    let grant = match &query.ticket {
+    let caller = match &query.ticket {
         Some(ticket) => state
             .realtime
             .tickets
             .redeem(ticket)
             .await?
             .ok_or_else(|| ApiError::unauthorized("invalid_ticket", "The ticket is unknown, used or expired."))?,
-        None => authenticate_bearer(&state, bearer_token(&req)?.to_owned()).await?.grant(),
+        None => authenticate_bearer(&state, bearer_token(&req)?.to_owned()).await?,
     };
     if query.ticket.is_some() {
         // A bearer credential was checked just now; a ticket's may have been revoked since it was issued.
-        still_valid(&state, &grant).await?;
+        still_valid(&state, &caller).await?;
     }
-    let user_id = grant.user_id;
+    let user_id = caller.user_id;
     if state.realtime.hub.sockets_of(user_id) >= state.config.max_sockets_per_user {
         return Err(ApiError::RateLimited { retry_after: Duration::from_secs(10) });
     }
@@ -187,8 +187,8 @@ pub async fn connect(
         id,
         hub::SessionHandle {
             user_id,
-            api_token_id: grant.api_token_id,
-            session: grant.session.clone(),
+            api_token_id: caller.api_token_id,
+            session: caller.session.clone(),
             queue: queue_tx,
             close: close_tx,
         },
@@ -197,7 +197,7 @@ pub async fn connect(
     if realtime.is_draining() {
         realtime.hub.close_now(id, CloseOrder::RESTARTING);
     }
-    let session = Session::new(id, user.into(), grant, state.clone(), ws, close_rx);
+    let session = Session::new(id, user.into(), caller, state.clone(), ws, close_rx);
     // The socket's halves are tied to this worker's thread; the task stays on it.
     actix_web::rt::spawn(session.run(stream, queue_rx));
     Ok(response)
@@ -205,11 +205,11 @@ pub async fn connect(
 
 /// A ticket outlives nothing it was made from: a session ended or an API token revoked since it was
 /// issued refuses it (401).
-async fn still_valid(state: &State, grant: &Grant) -> Result<(), ApiError> {
-    if grant.session.as_ref().is_some_and(|s| state.realtime.hub.ended_sessions.has_ended(s)) {
+async fn still_valid(state: &State, caller: &Caller) -> Result<(), ApiError> {
+    if caller.session.as_ref().is_some_and(|s| state.realtime.hub.ended_sessions.has_ended(s)) {
         return Err(session_ended());
     }
-    if let Some(token_id) = grant.api_token_id {
+    if let Some(token_id) = caller.api_token_id {
         state.db.read(move |conn| api_tokens::check_live(conn, token_id)).await?;
     }
     Ok(())
@@ -230,18 +230,5 @@ fn check_origin(req: &HttpRequest, config: &Config) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::forbidden("origin_not_allowed", format!("Origin {origin} may not open a socket here.")))
-    }
-}
-
-impl Caller {
-    /// What a ticket or a socket opened with this caller's credential may do, and until when.
-    pub fn grant(&self) -> Grant {
-        Grant {
-            user_id: self.user_id,
-            api_token_id: self.api_token_id,
-            session: self.session.clone(),
-            scopes: self.scopes.clone(),
-            expires_at: self.expires_at,
-        }
     }
 }

@@ -20,12 +20,12 @@ use tokio::time::{Instant, interval, sleep_until};
 
 use super::hub::{CloseOrder, ConnectionId, Outbound, RoomFrame, encode};
 use super::protocol::{self, Rejected};
-use super::tickets::Grant;
-use crate::broker::Event;
+use crate::caller::Caller;
 use crate::domain::messages::{self, DedupKeys, MessageBody, Window};
 use crate::domain::rooms;
 use crate::error::ApiError;
-use crate::http::State;
+use crate::events::Event;
+use crate::state::State;
 
 /// The server pings this often...
 pub const PING_INTERVAL: Duration = Duration::from_secs(20);
@@ -51,8 +51,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Session {
     pub id: ConnectionId,
     pub user: User,
-    /// `None` for a user's own session; an API token's scopes otherwise.
-    pub scopes: Option<Vec<Scope>>,
+    /// The credential the socket was opened with: what it may do.
+    pub caller: Caller,
     /// When the credential behind the socket expires.
     pub expires_at: Option<Instant>,
     /// The node's shared state: database, message writer, hub and broker.
@@ -85,7 +85,7 @@ impl Session {
     pub fn new(
         id: ConnectionId,
         user: User,
-        grant: Grant,
+        caller: Caller,
         state: State,
         ws: actix_ws::Session,
         close_orders: watch::Receiver<Option<CloseOrder>>,
@@ -96,14 +96,14 @@ impl Session {
         let replays = Quota::with_period(Duration::from_secs(10) / REPLAYS_PER_10_S)
             .unwrap()
             .allow_burst(NonZeroU32::new(REPLAYS_PER_10_S).unwrap());
-        let expires_at = grant.expires_at.map(|exp| {
+        let expires_at = caller.expires_at.map(|exp| {
             let left = (exp - chrono::Utc::now().timestamp()).max(0) as u64;
             Instant::now() + Duration::from_secs(left)
         });
         Session {
             id,
             user,
-            scopes: grant.scopes,
+            caller,
             expires_at,
             state,
             ws,
@@ -248,15 +248,8 @@ impl Session {
         }
     }
 
-    /// 403-style error unless the credential allows `scope`.
     fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        match &self.scopes {
-            Some(scopes) if !scopes.contains(&scope) => Err(ApiError::forbidden(
-                "insufficient_scope",
-                format!("This API token lacks the scope {}.", scope.as_str()),
-            )),
-            _ => Ok(()),
-        }
+        self.caller.require(scope)
     }
 
     /// Registers with the hub first, then replays from the database, so nothing falls between the

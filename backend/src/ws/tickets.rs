@@ -6,33 +6,18 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use chat_api::Scope;
 use deadpool_redis::Pool;
 use redis::AsyncCommands;
-use serde::{Deserialize, Serialize};
 
+use crate::caller::Caller;
 use crate::domain::credentials::{hash_secret, new_secret};
 use crate::error::ApiError;
 
 pub const TICKET_TTL: Duration = Duration::from_secs(30);
 const TICKET_PREFIX: &str = "chat_wst_";
 
-/// Who a ticket lets in, and until when their credential is good.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Grant {
-    pub user_id: i64,
-    /// The API token behind it (revoking the token closes the socket).
-    pub api_token_id: Option<i64>,
-    /// The session behind it (ending the session closes the socket).
-    pub session: Option<String>,
-    /// `None` for a user's own session.
-    pub scopes: Option<Vec<Scope>>,
-    /// Unix seconds when the credential behind it expires (the socket then closes with 4001).
-    pub expires_at: Option<i64>,
-}
-
 pub enum TicketStore {
-    Memory(Mutex<HashMap<String, (Grant, Instant)>>),
+    Memory(Mutex<HashMap<String, (Caller, Instant)>>),
     Redis(Pool),
 }
 
@@ -41,8 +26,8 @@ impl TicketStore {
         TicketStore::Memory(Mutex::new(HashMap::new()))
     }
 
-    /// A new ticket for `grant`.
-    pub async fn issue(&self, grant: Grant) -> Result<String, ApiError> {
+    /// A new ticket for `caller`.
+    pub async fn issue(&self, caller: Caller) -> Result<String, ApiError> {
         let ticket = new_secret(TICKET_PREFIX);
         let key = hash_secret(&ticket);
         match self {
@@ -51,10 +36,10 @@ impl TicketStore {
                 let now = Instant::now();
                 // Expired tickets are swept here, so the map stays as small as the last 30 seconds.
                 map.retain(|_, (_, expires)| *expires > now);
-                map.insert(key, (grant, now + TICKET_TTL));
+                map.insert(key, (caller, now + TICKET_TTL));
             }
             TicketStore::Redis(pool) => {
-                let value = serde_json::to_string(&grant).map_err(ApiError::internal)?;
+                let value = serde_json::to_string(&caller).map_err(ApiError::internal)?;
                 let mut conn = pool.get().await.map_err(redis_down)?;
                 conn.set_ex::<_, _, ()>(redis_key(&key), value, TICKET_TTL.as_secs()).await.map_err(redis_down)?;
             }
@@ -62,13 +47,13 @@ impl TicketStore {
         Ok(ticket)
     }
 
-    /// The grant of a live ticket, spending it; `None` for an unknown, used or expired one.
-    pub async fn redeem(&self, ticket: &str) -> Result<Option<Grant>, ApiError> {
+    /// The caller of a live ticket, spending it; `None` for an unknown, used or expired one.
+    pub async fn redeem(&self, ticket: &str) -> Result<Option<Caller>, ApiError> {
         let key = hash_secret(ticket);
         match self {
             TicketStore::Memory(map) => {
                 let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
-                Ok(map.remove(&key).filter(|(_, expires)| *expires > Instant::now()).map(|(grant, _)| grant))
+                Ok(map.remove(&key).filter(|(_, expires)| *expires > Instant::now()).map(|(caller, _)| caller))
             }
             TicketStore::Redis(pool) => {
                 let mut conn = pool.get().await.map_err(redis_down)?;

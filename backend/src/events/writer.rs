@@ -20,10 +20,11 @@ use std::time::Instant;
 use diesel::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::Event;
 use super::member_checks::MemberChecks;
-use super::messages::{self, DedupKeys, MessageBody, PendingSend, Posted};
-use crate::broker::{Broker, Event};
+use crate::broker::Broker;
 use crate::db::{Database, DbConnection};
+use crate::domain::messages::{self, DedupKeys, MessageBody, PendingSend, Posted};
 use crate::error::ApiError;
 
 /// The most sends committed in one transaction.

@@ -1,4 +1,4 @@
-"""Schemathesis hooks and checks for `make fuzz` (loaded through SCHEMATHESIS_HOOKS by contract.py).
+"""Schemathesis hooks and checks for `make contract-test` (loaded through SCHEMATHESIS_HOOKS by contract.py).
 
 The fuzzer calls the API as user A. `contract.py` seeded objects of A's and of B's first and wrote their
 ids to the file named by FUZZ_SEED_FILE; the hooks below make those ids a likely value of every path

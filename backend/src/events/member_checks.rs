@@ -6,7 +6,7 @@
 //! keeps up with 2,000 messages/s fanned out to 50 sockets each, not 1,250.
 //!
 //! Leaving a room forgets the entry on every node: the leave is published as
-//! [`Event::MemberLeft`](crate::broker::Event), which each node's hub hands here. Should Redis be
+//! [`Event::MemberLeft`](crate::events::Event), which each node's hub hands here. Should Redis be
 //! down, other nodes still stop trusting the entry after [`MEMBER_CHECK_TTL`].
 
 use std::collections::HashMap;

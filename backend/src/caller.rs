@@ -6,17 +6,18 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use chat_api::Scope;
+use serde::{Deserialize, Serialize};
 
-use super::State;
-use super::rate_limit::Limit;
 use crate::domain::api_tokens;
 use crate::domain::credentials::API_TOKEN_PREFIX;
 use crate::error::ApiError;
+use crate::http::rate_limit::Limit;
+use crate::state::State;
 
-/// An authenticated caller.
-#[derive(Clone, Debug)]
+/// An authenticated caller: of a request, of a WebSocket ticket (kept until redeemed), of a socket.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Caller {
     pub user_id: i64,
     /// `None` for a user's own session (it may do anything); the token's scopes for an API token.
@@ -93,7 +94,7 @@ impl FromRequest for Caller {
 }
 
 /// Checks a bearer token: a JWT by its signature, an API token in the database.
-pub async fn authenticate_bearer(state: &web::Data<super::AppState>, token: String) -> Result<Caller, ApiError> {
+pub async fn authenticate_bearer(state: &State, token: String) -> Result<Caller, ApiError> {
     if !token.starts_with(API_TOKEN_PREFIX) {
         let verified = state.keys.verify(&token)?;
         if state.realtime.hub.ended_sessions.has_ended(&verified.session) {

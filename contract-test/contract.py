@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""`make fuzz`: schemathesis against the live server and the committed spec, as two users.
+"""`make contract-test`: schemathesis against the live server and the committed spec, as two users.
 
-    python fuzz/contract.py --server-bin target/debug/chat-server --st target/fuzz-venv/bin/st
+    python contract-test/contract.py --server-bin target/debug/chat-server --st target/contract-test-venv/bin/st
 
 1. Starts `chat-server` on a free port with SQLite in a temporary directory.
 2. Seeds, through the API: users A, B and C; a public and a private room of A's and of B's with
@@ -188,13 +188,13 @@ def b_state(api: Api, token: str, seeded: dict) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server-bin", required=True, help="the chat-server binary")
-    parser.add_argument("--st", required=True, help="schemathesis's `st` command (in the fuzz venv)")
+    parser.add_argument("--st", required=True, help="schemathesis's `st` command (in the contract-test venv)")
     args = parser.parse_args()
     examples = os.environ.get("FUZZ_EXAMPLES", "80")
     timeout = int(os.environ.get("FUZZ_TIMEOUT", "240"))
     seed_value = os.environ.get("FUZZ_SEED", "20251126")
 
-    with tempfile.TemporaryDirectory(prefix="chat-fuzz-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="chat-contract-test-") as tmp:
         server = Server(str(Path(args.server_bin).resolve()), tmp)
         try:
             api = Api(server.address)

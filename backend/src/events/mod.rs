@@ -1,0 +1,62 @@
+//! Room events: every event named once ([`Event`]), where they go on a node ([`Sink`]), and the one
+//! ordered path that commits and publishes them ([`writer`]).
+//!
+//! The story of a send: `http::messages::send_message` or the socket's `send` frame calls
+//! [`writer::MessageWriter::send`]; the writer thread commits it (with the sends queued beside it) and
+//! hands the committed events, in commit order, to the `broker`; the broker gives them to this node's
+//! sink (`ws::hub::RoomHub`) and, with Redis, to every other node's; each hub queues a frame for each
+//! subscribed socket, and `ws::session` writes it in seq order.
+
+pub mod member_checks;
+pub mod writer;
+
+use chat_api::{Message, User};
+use serde::{Deserialize, Serialize};
+
+/// Something that happened in a room (or to a token) that connected clients must hear about.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    Message {
+        message: Message,
+    },
+    MessageUpdated {
+        message: Message,
+    },
+    MessageDeleted {
+        room_id: i64,
+        seq: i64,
+    },
+    Typing {
+        room_id: i64,
+        user: User,
+    },
+    PresenceChanged {
+        room_id: i64,
+        user: User,
+        online: bool,
+    },
+    /// An API token was revoked: its sockets close with 4001 on every node.
+    TokenRevoked {
+        token_id: i64,
+    },
+    /// A session (refresh-token family) ended: its access tokens are refused and its sockets close with
+    /// 4001 on every node.
+    SessionEnded {
+        session: String,
+    },
+    /// A user left a room: every node checks their next send there again.
+    MemberLeft {
+        room_id: i64,
+        user_id: i64,
+    },
+}
+
+/// Where a node's events end up: the hub, which turns them into frames for its sockets.
+pub trait Sink: Send + Sync {
+    /// Hands one event to this node's listeners.
+    fn dispatch(&self, event: &Event);
+    /// Events may have been lost on the way (a broker reconnect): every listener checks what it holds
+    /// against the database.
+    fn resync(&self);
+}
