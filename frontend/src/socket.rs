@@ -300,10 +300,8 @@ impl Socket {
         let (api, store) = (self.api, self.store);
         // Read now, before live messages (which follow `subscribed`) move the timeline.
         // A timeline whose latest page is not in yet has no gap to fill: that page is fetched anyway.
-        let loaded = store
-            .timelines
-            .with_untracked(|t| t.get(&room_id).filter(|tl| tl.loaded).and_then(|tl| tl.first_seq()))
-            .map(|first| first - 1);
+        let loaded =
+            store.timeline(room_id).with_untracked(|tl| tl.first_seq().filter(|_| tl.loaded)).map(|first| first - 1);
         leptos::task::spawn_local(async move {
             // The counts and the last message come from the server: the replay did not carry them.
             if let Ok(room) = api.room(room_id).await {

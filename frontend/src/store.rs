@@ -60,15 +60,18 @@ pub struct Typist {
     pub until_ms: f64,
 }
 
-/// The app's state; `Copy`, provided as context. Coarse signals: a chat screen holds hundreds of
-/// messages, not millions, and one signal per collection keeps the update rules in one place.
+/// The app's state; `Copy`, provided as context. Coarse signals (a chat screen holds hundreds of
+/// messages, not millions, and one signal per collection keeps the update rules in one place), except the
+/// timelines: one signal per room, so that a message in a room in the background does not rebuild the
+/// rows of the room on screen.
 #[derive(Clone, Copy)]
 pub struct Store {
     pub me: RwSignal<Option<User>>,
     /// The rooms the user is in.
     pub rooms: RwSignal<HashMap<i64, Room>>,
     pub rooms_loaded: RwSignal<bool>,
-    pub timelines: RwSignal<HashMap<i64, Timeline>>,
+    /// Each room's timeline in a signal of its own; [`Store::timeline`] reads one.
+    timelines: StoredValue<HashMap<i64, ArcRwSignal<Timeline>>>,
     pub typing: RwSignal<HashMap<i64, Vec<Typist>>>,
     pub online: RwSignal<HashMap<i64, Vec<User>>>,
     pub outbox: RwSignal<Vec<Pending>>,
@@ -82,7 +85,7 @@ impl Store {
             me: RwSignal::new(None),
             rooms: RwSignal::new(HashMap::new()),
             rooms_loaded: RwSignal::new(false),
-            timelines: RwSignal::new(HashMap::new()),
+            timelines: StoredValue::new(HashMap::new()),
             typing: RwSignal::new(HashMap::new()),
             online: RwSignal::new(HashMap::new()),
             outbox: RwSignal::new(Vec::new()),
@@ -96,10 +99,28 @@ impl Store {
         self.me.set(me);
         self.rooms.set(HashMap::new());
         self.rooms_loaded.set(false);
-        self.timelines.set(HashMap::new());
+        // Emptied rather than dropped: what is on screen keeps listening to the same signals.
+        self.timelines.with_value(|t| t.values().for_each(|timeline| timeline.set(Timeline::default())));
         self.typing.set(HashMap::new());
         self.online.set(HashMap::new());
         self.outbox.set(outbox);
+    }
+
+    /// A room's timeline, made (empty, not loaded) the first time it is asked for, so that a view can
+    /// listen to it before its first page arrives.
+    pub fn timeline(&self, room_id: i64) -> ArcRwSignal<Timeline> {
+        if let Some(timeline) = self.existing_timeline(room_id) {
+            return timeline;
+        }
+        let timeline = ArcRwSignal::new(Timeline::default());
+        self.timelines.update_value(|t| {
+            t.insert(room_id, timeline.clone());
+        });
+        timeline
+    }
+
+    fn existing_timeline(&self, room_id: i64) -> Option<ArcRwSignal<Timeline>> {
+        self.timelines.with_value(|t| t.get(&room_id).cloned())
     }
 
     fn my_id(&self) -> Option<i64> {
@@ -140,7 +161,7 @@ impl Store {
     pub fn known_seq(&self, room_id: i64) -> i64 {
         let from_room = self.rooms.with_untracked(|r| r.get(&room_id).map(last_seq_of).unwrap_or(0));
         let from_timeline =
-            self.timelines.with_untracked(|t| t.get(&room_id).and_then(Timeline::last_seq).unwrap_or(0));
+            self.existing_timeline(room_id).and_then(|t| t.with_untracked(Timeline::last_seq)).unwrap_or(0);
         from_room.max(from_timeline)
     }
 
@@ -160,12 +181,12 @@ impl Store {
         // The open room's first page may still be on its way: keep what arrives meanwhile, or a
         // message committed after the page was read (an outbox resend's ack, say) would never show.
         let open = self.open_room.get_untracked() == Some(room_id);
-        self.timelines.update(|t| {
-            let timeline = if open { Some(t.entry(room_id).or_default()) } else { t.get_mut(&room_id) };
-            if let Some(timeline) = timeline {
-                timeline.messages.insert(message.seq, message.clone());
-            }
-        });
+        let timeline = if open { Some(self.timeline(room_id)) } else { self.existing_timeline(room_id) };
+        if let Some(timeline) = timeline {
+            timeline.update(|t| {
+                t.messages.insert(message.seq, message.clone());
+            });
+        }
         if is_new {
             self.rooms.update(|rooms| {
                 if let Some(room) = rooms.get_mut(&room_id) {
@@ -183,8 +204,8 @@ impl Store {
 
     /// A page of history from REST, merged by seq.
     pub fn add_page(&self, room_id: i64, messages: Vec<Message>, older_page: Option<bool>) {
-        self.timelines.update(|t| {
-            let timeline = t.entry(room_id).or_default();
+        let timeline = self.timeline(room_id);
+        timeline.update(|timeline| {
             timeline.loaded = true;
             for m in messages {
                 timeline.messages.insert(m.seq, m);
@@ -193,8 +214,7 @@ impl Store {
                 timeline.has_older = has_older;
             }
         });
-        let newest =
-            self.timelines.with_untracked(|t| t.get(&room_id).and_then(|tl| tl.messages.values().last().cloned()));
+        let newest = timeline.with_untracked(|tl| tl.messages.values().last().cloned());
         if let Some(newest) = newest {
             self.rooms.update(|rooms| {
                 if let Some(room) = rooms.get_mut(&room_id)
@@ -208,11 +228,11 @@ impl Store {
 
     pub fn update_message(&self, message: Message) {
         let room_id = message.room_id;
-        self.timelines.update(|t| {
-            if let Some(timeline) = t.get_mut(&room_id) {
-                timeline.messages.insert(message.seq, message.clone());
-            }
-        });
+        if let Some(timeline) = self.existing_timeline(room_id) {
+            timeline.update(|t| {
+                t.messages.insert(message.seq, message.clone());
+            });
+        }
         self.rooms.update(|rooms| {
             if let Some(room) = rooms.get_mut(&room_id)
                 && room.last_message.as_ref().is_some_and(|m| m.seq == message.seq)
@@ -227,11 +247,13 @@ impl Store {
             m.deleted = true;
             m.body.clear();
         };
-        self.timelines.update(|t| {
-            if let Some(m) = t.get_mut(&room_id).and_then(|tl| tl.messages.get_mut(&seq)) {
-                erase(m);
-            }
-        });
+        if let Some(timeline) = self.existing_timeline(room_id) {
+            timeline.update(|t| {
+                if let Some(m) = t.messages.get_mut(&seq) {
+                    erase(m);
+                }
+            });
+        }
         self.rooms.update(|rooms| {
             if let Some(m) = rooms.get_mut(&room_id).and_then(|r| r.last_message.as_mut()).filter(|m| m.seq == seq) {
                 erase(m);

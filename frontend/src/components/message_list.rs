@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use crate::api::Api;
 use crate::app::Clock;
 use crate::socket::Socket;
-use crate::store::{Pending, Store};
+use crate::store::{Pending, Store, Timeline};
 use crate::util::{full_time, page_visible, time_of_day};
 
 /// Messages by one author closer together than this share one heading.
@@ -49,20 +49,18 @@ pub fn MessageList(room_id: Memo<i64>, divider: RwSignal<Option<i64>>) -> impl I
     let rows = move || {
         let me = me();
         let divider = divider.get();
-        store
-            .timelines
-            .with(|t| t.get(&room_id.get()).map(|tl| build_rows(tl.messages.values(), me, divider)).unwrap_or_default())
+        store.timeline(room_id.get()).with(|tl| build_rows(tl.messages.values(), me, divider))
     };
     let pending = move || {
         let id = room_id.get();
         store.outbox.with(|o| o.iter().filter(|p| p.room_id == id).cloned().collect::<Vec<_>>())
     };
-    let has_older = move || store.timelines.with(|t| t.get(&room_id.get()).is_some_and(|tl| tl.has_older));
+    let has_older = move || store.timeline(room_id.get()).with(|tl| tl.has_older);
 
     // The read marker follows what the reader has seen: the newest message, once it is on screen.
     let mark_read = move || {
         let id = room_id.get_untracked();
-        let newest = store.timelines.with_untracked(|t| t.get(&id).and_then(|tl| tl.last_seq()));
+        let newest = store.timeline(id).with_untracked(Timeline::last_seq);
         if let Some(seq) = newest
             && at_bottom.get_value()
             && page_visible()
@@ -106,7 +104,7 @@ pub fn MessageList(room_id: Memo<i64>, divider: RwSignal<Option<i64>>) -> impl I
 
     let load_older = move || {
         let id = room_id.get_untracked();
-        let Some(first) = store.timelines.with_untracked(|t| t.get(&id).and_then(|tl| tl.first_seq())) else { return };
+        let Some(first) = store.timeline(id).with_untracked(Timeline::first_seq) else { return };
         if loading_older.get_untracked() || !has_older() {
             return;
         }

@@ -1,7 +1,5 @@
 //! One room: its header (name, who is online), the history, who is typing, and the composer.
 
-use std::collections::HashMap;
-
 use chat_api::Room;
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -12,7 +10,7 @@ use crate::app::Clock;
 use crate::components::composer::Composer;
 use crate::components::message_list::MessageList;
 use crate::socket::Socket;
-use crate::store::{Store, Timeline};
+use crate::store::Store;
 
 /// How the room's page stands.
 #[derive(Clone, PartialEq)]
@@ -54,7 +52,7 @@ pub fn RoomPage() -> impl IntoView {
             </header>
             {move || match loading.get() {
                 Loading::Failed(why) => view! { <p class="error room-error" role="alert">{why}</p> }.into_any(),
-                Loading::Pending if !store.timelines.with(|t| is_loaded(t, room_id.get())) =>
+                Loading::Pending if !store.timeline(room_id.get()).with(|t| t.loaded) =>
                     view! { <p class="loading">"Loading messages…"</p> }.into_any(),
                 _ => view! {
                     <MessageList room_id=room_id divider=divider />
@@ -87,17 +85,13 @@ async fn open_room(
             Err(why) => return loading.set(Loading::Failed(why)),
         }
     }
-    if !store.timelines.with_untracked(|t| is_loaded(t, id)) {
+    if !store.timeline(id).with_untracked(|t| t.loaded) {
         match api.messages(id, None, None).await {
             Ok(page) => store.add_page(id, page.items, Some(page.has_more)),
             Err(e) => return loading.set(Loading::Failed(e.detail)),
         }
     }
     loading.set(Loading::Ready);
-}
-
-fn is_loaded(timelines: &HashMap<i64, Timeline>, room_id: i64) -> bool {
-    timelines.get(&room_id).is_some_and(|timeline| timeline.loaded)
 }
 
 /// A room the list does not hold: a public one is joined on opening it; anything else is not found.
