@@ -6,7 +6,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Object, Ref, RefOr, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::{auth, messages, ops, rooms, sessions, tokens};
+use crate::http::{auth, messages, moderation, ops, rooms, sessions, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +29,8 @@ gets 429 `rate_limited` with `Retry-After`.",
         tokens::create, tokens::list, tokens::revoke,
         rooms::create, rooms::list, rooms::get, rooms::join, rooms::leave, rooms::members, rooms::add_member,
         rooms::direct,
+        moderation::update_member, moderation::remove_member, moderation::ban, moderation::bans, moderation::unban,
+        moderation::audit,
         messages::send_message, messages::history, messages::edit, messages::delete, messages::mark_read,
         crate::ws::issue_ticket, crate::ws::connect,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi_json,
@@ -43,6 +45,7 @@ gets 429 `rate_limited` with `Retry-After`.",
         (name = "auth", description = "Accounts and sessions"),
         (name = "tokens", description = "API tokens for external systems"),
         (name = "rooms", description = "Rooms and membership"),
+        (name = "moderation", description = "Roles, mutes, removals, bans and the audit log of a room"),
         (name = "messages", description = "Sending and reading messages"),
         (name = "realtime", description = "The WebSocket gateway (frames: openapi/asyncapi.yaml)"),
         (name = "operations", description = "Health, readiness, metrics"),

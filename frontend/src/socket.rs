@@ -273,7 +273,12 @@ impl Socket {
                 }
             }
             // The app leaves rooms through REST and drops them from its list itself.
-            ServerFrame::Unsubscribed { .. } | ServerFrame::Pong => {}
+            // Membership changes show once the app has a member panel (issue 12).
+            ServerFrame::Unsubscribed { .. }
+            | ServerFrame::MemberJoined { .. }
+            | ServerFrame::MemberUpdated { .. }
+            | ServerFrame::MemberLeft { .. }
+            | ServerFrame::Pong => {}
         }
     }
 

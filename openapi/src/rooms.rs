@@ -78,8 +78,11 @@ pub struct RoomPage {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// Created the room: may add members and delete any message.
+    /// One per room (its creator until transferred): everything an admin may, and sets roles.
     Owner,
+    /// Moderates: changes the room, mutes, removes and bans members (not the owner nor other admins),
+    /// deletes any message, makes invites, reads the audit log.
+    Admin,
     Member,
 }
 
@@ -89,6 +92,86 @@ pub struct Member {
     pub user: User,
     pub role: Role,
     pub joined_at: DateTime<Utc>,
+    /// Until when the member may not send (null: not muted).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub muted_until: Option<DateTime<Utc>>,
+}
+
+/// Reads a field that may be absent (no change, `None`), null (`Some(None)`) or a value.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// `PATCH /rooms/{room_id}/members/{user_id}`: absent fields stay as they are.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateMemberRequest {
+    /// The owner only. `owner` transfers the room: the old owner becomes an admin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// The owner or an admin: a time to mute until, or null to unmute.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<DateTime<Utc>>))]
+    pub muted_until: Option<Option<DateTime<Utc>>>,
+}
+
+/// `POST /rooms/{room_id}/bans`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BanRequest {
+    pub user_id: i64,
+    /// Up to 500 characters, shown to moderators (and to the banned user's own sockets).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Ban {
+    pub user: User,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub reason: Option<String>,
+    pub banned_by: User,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BanList {
+    pub items: Vec<Ban>,
+}
+
+/// One moderation action, in `GET /rooms/{room_id}/audit`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEntry {
+    pub id: i64,
+    pub actor: User,
+    /// `room_updated`, `member_added`, `member_removed`, `member_banned`, `member_unbanned`, `role_changed`,
+    /// `member_muted`, `message_deleted`, `invite_created`, `webhook_created`, `webhook_deleted`.
+    pub action: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub target: Option<User>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub seq: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub detail: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditPage {
+    /// Newest first.
+    pub items: Vec<AuditEntry>,
+    /// Pass as `cursor` for the next (older) page; null on the last one.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

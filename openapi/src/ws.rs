@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Message, User};
+use crate::{Member, Message, User};
 
 /// What a client may send.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -91,6 +91,22 @@ pub enum ServerFrame {
         room_id: i64,
         reason: UnsubscribeReason,
     },
+    /// Someone became a member of the room.
+    MemberJoined {
+        room_id: i64,
+        member: Member,
+    },
+    /// A member's role or mute changed.
+    MemberUpdated {
+        room_id: i64,
+        member: Member,
+    },
+    /// Someone stopped being a member: left, removed or banned.
+    MemberLeft {
+        room_id: i64,
+        user: User,
+        reason: LeaveReason,
+    },
     /// A frame could not be handled; the connection stays open.
     Error {
         code: String,
@@ -114,6 +130,27 @@ pub enum UnsubscribeReason {
     Banned,
     /// The room was deleted.
     RoomDeleted,
+}
+
+/// Why someone stopped being a member (`member_left`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    Left,
+    Removed,
+    Banned,
+}
+
+impl LeaveReason {
+    /// What the leaver's own sockets are told.
+    pub fn unsubscribe_reason(self) -> UnsubscribeReason {
+        match self {
+            LeaveReason::Left => UnsubscribeReason::Left,
+            LeaveReason::Removed => UnsubscribeReason::Removed,
+            LeaveReason::Banned => UnsubscribeReason::Banned,
+        }
+    }
 }
 
 /// A single-use credential for opening a WebSocket from a browser.

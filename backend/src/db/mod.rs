@@ -137,6 +137,20 @@ pub fn insert_member_unless_present(conn: &mut DbConnection, row: &models::Membe
     }
 }
 
+/// Inserts a ban unless the user is banned already (`ON CONFLICT DO NOTHING`); the rows inserted. Per
+/// backend, like [`insert_member_unless_present`].
+pub fn insert_ban_unless_present(conn: &mut DbConnection, row: &models::BanRow) -> QueryResult<usize> {
+    use schema::room_bans;
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            diesel::insert_into(room_bans::table).values(row).on_conflict_do_nothing().execute(pg)
+        }
+        DbConnection::Sqlite(lite) => {
+            diesel::insert_into(room_bans::table).values(row).on_conflict_do_nothing().execute(lite)
+        }
+    }
+}
+
 /// A stored time on the wire.
 pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     t.and_utc()

@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{api_tokens, messages, refresh_tokens, room_members, rooms, users};
+use super::schema::{api_tokens, messages, refresh_tokens, room_audit, room_bans, room_members, rooms, users};
 use super::utc;
 
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
@@ -141,6 +141,42 @@ pub struct MemberRow {
     pub role: String,
     pub joined_at: NaiveDateTime,
     pub last_read_seq: i64,
+    pub muted_until: Option<NaiveDateTime>,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = room_bans)]
+pub struct BanRow {
+    pub room_id: i64,
+    pub user_id: i64,
+    pub reason: Option<String>,
+    pub banned_by: i64,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = room_audit)]
+pub struct AuditRow {
+    pub id: i64,
+    pub room_id: i64,
+    pub actor_id: i64,
+    pub action: String,
+    pub target_id: Option<i64>,
+    pub seq: Option<i64>,
+    pub detail: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = room_audit)]
+pub struct NewAuditRow<'a> {
+    pub room_id: i64,
+    pub actor_id: i64,
+    pub action: &'a str,
+    pub target_id: Option<i64>,
+    pub seq: Option<i64>,
+    pub detail: Option<&'a str>,
+    pub created_at: NaiveDateTime,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable)]

@@ -53,6 +53,30 @@ diesel::table! {
         role -> Text,
         joined_at -> Timestamp,
         last_read_seq -> Int8,
+        muted_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    room_bans (room_id, user_id) {
+        room_id -> Int8,
+        user_id -> Int8,
+        reason -> Nullable<Text>,
+        banned_by -> Int8,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    room_audit (id) {
+        id -> Int8,
+        room_id -> Int8,
+        actor_id -> Int8,
+        action -> Text,
+        target_id -> Nullable<Int8>,
+        seq -> Nullable<Int8>,
+        detail -> Nullable<Text>,
+        created_at -> Timestamp,
     }
 }
 
@@ -89,4 +113,13 @@ diesel::joinable!(room_members -> rooms (room_id));
 diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(rooms -> users (created_by));
 
-diesel::allow_tables_to_appear_in_same_query!(api_tokens, messages, refresh_tokens, room_members, rooms, users,);
+diesel::allow_tables_to_appear_in_same_query!(
+    room_audit,
+    room_bans,
+    api_tokens,
+    messages,
+    refresh_tokens,
+    room_members,
+    rooms,
+    users,
+);

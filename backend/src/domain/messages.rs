@@ -90,7 +90,8 @@ pub fn prepare(conn: &mut DbConnection, room_id: i64, author: i64) -> Result<Use
         .first(conn)
         .optional()?;
     let (room, membership, user) = found.ok_or_else(|| domain::rooms::room_not_found(room_id))?;
-    domain::rooms::VisibleRoom::check(room, membership)?.require_member()?;
+    let visible = domain::rooms::VisibleRoom::check(room, membership)?;
+    domain::moderation::refuse_muted(visible.require_member()?)?;
     Ok(user)
 }
 
@@ -345,13 +346,20 @@ pub fn edit(
     Ok(MessageRow { body: body.0.clone(), edited_at: Some(edited_at), ..row }.with_author(author))
 }
 
-/// The author or the room's owner deletes a message: its text is erased, its seq stays.
-/// Deleting twice is not an error. Returns the message as it now is.
+/// The author, the room's owner or an admin deletes a message: its text is erased, its seq stays. A
+/// moderator deleting someone else's message is recorded in the audit log. Deleting twice is not an
+/// error. Returns the message as it now is.
 pub fn delete(conn: &mut DbConnection, room_id: i64, seq: i64, actor: i64) -> Result<Message, ApiError> {
     let visible = domain::rooms::visible(conn, room_id, actor)?;
     let (row, author) = load(conn, room_id, seq)?;
-    if row.author_id != actor && !visible.is_owner() {
-        return Err(ApiError::forbidden("not_the_author", "Only the author or the room's owner can delete a message."));
+    if row.author_id != actor && !visible.is_moderator() {
+        return Err(ApiError::forbidden(
+            "not_the_author",
+            "Only the author, the room's owner or an admin can delete a message.",
+        ));
+    }
+    if row.author_id != actor && !row.deleted {
+        domain::moderation::record(conn, room_id, actor, "message_deleted", Some(row.author_id), Some(seq), None)?;
     }
     if row.deleted {
         return Ok(row.with_author(author));

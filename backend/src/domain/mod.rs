@@ -4,6 +4,7 @@
 pub mod api_tokens;
 pub mod credentials;
 pub mod messages;
+pub mod moderation;
 pub mod rooms;
 pub mod sessions;
 pub mod text;

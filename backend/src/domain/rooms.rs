@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chat_api::{CreateRoomRequest, FieldError, Member, Role, Room, RoomKind, RoomPage, Visibility};
+use chat_api::{CreateRoomRequest, FieldError, LeaveReason, Member, Role, Room, RoomKind, RoomPage, Visibility};
 use chrono::DateTime;
 use diesel::dsl::count_star;
 use diesel::prelude::*;
@@ -16,8 +16,9 @@ use diesel::prelude::*;
 use crate::db::models::{MemberRow, MessageRow, NewRoom, RoomRow, UserRow};
 use crate::db::schema::{messages, room_members, rooms, users};
 use crate::db::{DbConnection, now, utc};
-use crate::domain;
+use crate::domain::{self, moderation};
 use crate::error::ApiError;
+use crate::events::Event;
 
 /// A room request, checked: the name is 1-80 characters and not only white space.
 pub struct NewRoomSpec {
@@ -66,8 +67,9 @@ pub struct VisibleRoom {
 }
 
 impl VisibleRoom {
-    pub fn is_owner(&self) -> bool {
-        self.membership.as_ref().is_some_and(|m| m.role == "owner")
+    /// The owner or an admin of a room that has them (not a direct room).
+    pub fn is_moderator(&self) -> bool {
+        !self.room.is_direct() && self.membership.as_ref().is_some_and(|m| m.role == "owner" || m.role == "admin")
     }
 
     /// 403 unless the viewer is a member (only public rooms are visible to non-members).
@@ -136,11 +138,28 @@ pub fn create(conn: &mut DbConnection, owner: i64, spec: NewRoomSpec) -> Result<
 /// the backlog is history to them, not news.
 /// One statement, no check before it: two joins at the same moment both succeed (with a check first, the
 /// second one's insert met the first one's row and answered 409 on PostgreSQL).
-fn add(conn: &mut DbConnection, room: &RoomRow, user_id: i64, role: &str) -> Result<(), ApiError> {
-    let row =
-        MemberRow { room_id: room.id, user_id, role: role.into(), joined_at: now(), last_read_seq: room.last_seq };
-    crate::db::insert_member_unless_present(conn, &row)?;
-    Ok(())
+/// True when it added them.
+fn add(conn: &mut DbConnection, room: &RoomRow, user_id: i64, role: &str) -> Result<bool, ApiError> {
+    let row = MemberRow {
+        room_id: room.id,
+        user_id,
+        role: role.into(),
+        joined_at: now(),
+        last_read_seq: room.last_seq,
+        muted_until: None,
+    };
+    Ok(crate::db::insert_member_unless_present(conn, &row)? > 0)
+}
+
+/// `member_joined` for everyone subscribed, when `user_id` was just added.
+fn joined(conn: &mut DbConnection, room_id: i64, user_id: i64) -> Result<Event, ApiError> {
+    let (row, user): (MemberRow, UserRow) = room_members::table
+        .inner_join(users::table)
+        .filter(room_members::room_id.eq(room_id))
+        .filter(room_members::user_id.eq(user_id))
+        .select((MemberRow::as_select(), UserRow::as_select()))
+        .first(conn)?;
+    Ok(Event::MemberJoined { room_id, member: member(row, user) })
 }
 
 pub fn get(conn: &mut DbConnection, room_id: i64, viewer: i64) -> Result<Room, ApiError> {
@@ -150,18 +169,51 @@ pub fn get(conn: &mut DbConnection, room_id: i64, viewer: i64) -> Result<Room, A
 
 /// Joins a public room; joining twice is not an error. A private room stays invisible (404)
 /// unless the caller is already a member.
-pub fn join(conn: &mut DbConnection, room_id: i64, user_id: i64) -> Result<Room, ApiError> {
+pub fn join(conn: &mut DbConnection, room_id: i64, user_id: i64) -> Result<(Room, Vec<Event>), ApiError> {
     let visible = visible(conn, room_id, user_id)?;
+    let mut events = Vec::new();
     if visible.membership.is_none() {
-        add(conn, &visible.room, user_id, "member")?;
+        moderation::refuse_banned(conn, room_id, user_id)?;
+        if add(conn, &visible.room, user_id, "member")? {
+            events.push(joined(conn, room_id, user_id)?);
+        }
     }
-    view(conn, visible.room, user_id)
+    Ok((view(conn, visible.room, user_id)?, events))
 }
 
-pub fn leave(conn: &mut DbConnection, room_id: i64, user_id: i64) -> Result<(), ApiError> {
-    visible(conn, room_id, user_id)?;
+/// Leaves a room (not being a member is not an error). An owner who leaves hands the room to its
+/// longest-standing admin, else its longest-standing member; the last one out leaves an empty room.
+pub fn leave(conn: &mut DbConnection, room_id: i64, user_id: i64) -> Result<Vec<Event>, ApiError> {
+    let visible = visible(conn, room_id, user_id)?;
+    let Some(me) = visible.membership else { return Ok(Vec::new()) };
     diesel::delete(room_members::table.find((room_id, user_id))).execute(conn)?;
-    Ok(())
+    let user = domain::users::find(conn, user_id)?;
+    let mut events = vec![Event::MemberLeft { room_id, user: user.into(), reason: LeaveReason::Left }];
+    if me.role == "owner"
+        && let Some(heir) = heir(conn, room_id)?
+    {
+        diesel::update(room_members::table.find((room_id, heir.0.user_id)))
+            .set(room_members::role.eq("owner"))
+            .execute(conn)?;
+        let (row, user) = heir;
+        events.push(Event::MemberUpdated { room_id, member: member(MemberRow { role: "owner".into(), ..row }, user) });
+    }
+    Ok(events)
+}
+
+/// Who takes over a room its owner left: the longest-standing admin, else the longest-standing member.
+fn heir(conn: &mut DbConnection, room_id: i64) -> Result<Option<(MemberRow, UserRow)>, ApiError> {
+    let rows: Vec<(MemberRow, UserRow)> = room_members::table
+        .inner_join(users::table)
+        .filter(room_members::room_id.eq(room_id))
+        .order((room_members::joined_at.asc(), room_members::user_id.asc()))
+        .select((MemberRow::as_select(), UserRow::as_select()))
+        .load(conn)?;
+    let admin = rows.iter().position(|(m, _)| m.role == "admin");
+    Ok(match admin {
+        Some(i) => rows.into_iter().nth(i),
+        None => rows.into_iter().next(),
+    })
 }
 
 pub fn members(conn: &mut DbConnection, room_id: i64, viewer: i64) -> Result<Vec<Member>, ApiError> {
@@ -175,24 +227,38 @@ pub fn members(conn: &mut DbConnection, room_id: i64, viewer: i64) -> Result<Vec
     Ok(rows.into_iter().map(|(m, u)| member(m, u)).collect())
 }
 
-fn member(m: MemberRow, user: UserRow) -> Member {
-    Member {
-        user: user.into(),
-        role: if m.role == "owner" { Role::Owner } else { Role::Member },
-        joined_at: utc(m.joined_at),
-    }
+pub fn member(m: MemberRow, user: UserRow) -> Member {
+    let role = match m.role.as_str() {
+        "owner" => Role::Owner,
+        "admin" => Role::Admin,
+        _ => Role::Member,
+    };
+    // A mute that has run out is no mute.
+    let muted_until = m.muted_until.filter(|until| *until > now()).map(utc);
+    Member { user: user.into(), role, joined_at: utc(m.joined_at), muted_until }
 }
 
-/// The owner adds someone by username. Adding an existing member changes nothing.
-pub fn add_member(conn: &mut DbConnection, room_id: i64, actor: i64, username: &str) -> Result<Member, ApiError> {
+/// The owner or an admin adds someone by username. Adding an existing member changes nothing; a banned
+/// user cannot be added (403 `banned`).
+pub fn add_member(
+    conn: &mut DbConnection,
+    room_id: i64,
+    actor: i64,
+    username: &str,
+) -> Result<(Member, Vec<Event>), ApiError> {
     let visible = visible(conn, room_id, actor)?;
-    if !visible.is_owner() || visible.room.is_direct() {
-        return Err(ApiError::forbidden("not_the_owner", "Only the room's owner can add members."));
+    if !visible.is_moderator() {
+        return Err(ApiError::forbidden("not_a_moderator", "Only the room's owner and admins can add members."));
     }
     let user = domain::users::find_by_username(conn, username)?;
-    add(conn, &visible.room, user.id, "member")?;
+    moderation::refuse_banned(conn, room_id, user.id)?;
+    let mut events = Vec::new();
+    if add(conn, &visible.room, user.id, "member")? {
+        moderation::record(conn, room_id, actor, "member_added", Some(user.id), None, None)?;
+        events.push(joined(conn, room_id, user.id)?);
+    }
     let row = room_members::table.find((room_id, user.id)).select(MemberRow::as_select()).first(conn)?;
-    Ok(member(row, user))
+    Ok((member(row, user), events))
 }
 
 /// The private room of two people: created on first use, the same room every time after.

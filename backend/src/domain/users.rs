@@ -99,6 +99,16 @@ pub fn find(conn: &mut DbConnection, id: i64) -> Result<UserRow, ApiError> {
         .ok_or_else(|| ApiError::unauthorized("invalid_token", "The account behind this token no longer exists."))
 }
 
+/// A user by id, for acting on them: 404 `user_not_found`.
+pub fn find_user(conn: &mut DbConnection, id: i64) -> Result<UserRow, ApiError> {
+    users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("user_not_found", format!("No user has the id {id}.")))
+}
+
 pub fn find_by_username(conn: &mut DbConnection, username: &str) -> Result<UserRow, ApiError> {
     users::table
         .filter(users::username.eq(username.trim().to_lowercase()))

@@ -10,7 +10,7 @@
 pub mod member_checks;
 pub mod writer;
 
-use chat_api::{Message, User};
+use chat_api::{LeaveReason, Member, Message, User};
 use serde::{Deserialize, Serialize};
 
 /// Something that happened in a room (or to a token) that connected clients must hear about.
@@ -45,10 +45,22 @@ pub enum Event {
     SessionEnded {
         session: String,
     },
-    /// A user left a room: every node checks their next send there again.
+    /// Someone became a member of a room.
+    MemberJoined {
+        room_id: i64,
+        member: Member,
+    },
+    /// A member's role or mute changed: every node checks their next send there again.
+    MemberUpdated {
+        room_id: i64,
+        member: Member,
+    },
+    /// Someone stopped being a member (left, removed, banned): their sockets leave the room, and every
+    /// node checks their next send there again.
     MemberLeft {
         room_id: i64,
-        user_id: i64,
+        user: User,
+        reason: LeaveReason,
     },
 }
 

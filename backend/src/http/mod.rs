@@ -5,6 +5,7 @@ pub mod auth;
 pub mod browser_safety;
 pub mod json;
 pub mod messages;
+pub mod moderation;
 pub mod ops;
 pub mod rate_limit;
 pub mod rooms;
@@ -36,6 +37,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
         .configure(tokens::configure)
         .configure(rooms::configure)
         .configure(messages::configure)
+        .configure(moderation::configure)
         .configure(crate::ws::configure);
 }
 

@@ -10,7 +10,6 @@ use crate::caller::Caller;
 use crate::domain::messages::MAX_PAGE;
 use crate::domain::rooms::{self, ListScope, NewRoomSpec};
 use crate::error::ApiError;
-use crate::events::Event;
 use crate::state::State;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -102,7 +101,8 @@ pub async fn get(state: State, caller: Caller, path: web::Path<i64>) -> Result<w
 pub async fn join(state: State, caller: Caller, path: web::Path<i64>) -> Result<web::Json<Room>, ApiError> {
     caller.require_session()?;
     let room_id = path.into_inner();
-    Ok(web::Json(state.db.write(move |conn| rooms::join(conn, room_id, caller.user_id)).await?))
+    // Through the writer: `member_joined` reaches every node in commit order.
+    Ok(web::Json(state.writer.commit(move |conn: &mut _| rooms::join(conn, room_id, caller.user_id)).await?))
 }
 
 /// Leave a room.
@@ -117,9 +117,8 @@ pub async fn leave(state: State, caller: Caller, path: web::Path<i64>) -> Result
     caller.require_session()?;
     let room_id = path.into_inner();
     let leave = move |conn: &mut _| {
-        rooms::leave(conn, room_id, caller.user_id)?;
         // Their sockets leave the room and their next send is checked again, on every node.
-        Ok(((), vec![Event::MemberLeft { room_id, user_id: caller.user_id }]))
+        Ok(((), rooms::leave(conn, room_id, caller.user_id)?))
     };
     // Through the writer: published in commit order with the room's messages, so nothing sent
     // after the leave reaches the leaver's sockets.
@@ -148,7 +147,7 @@ pub async fn members(state: State, caller: Caller, path: web::Path<i64>) -> Resu
     request_body = UsernameRequest,
     responses(
         (status = 201, description = "The member (already one: unchanged)", body = Member),
-        (status = 403, description = "`not_the_owner` or `insufficient_scope`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`not_a_moderator` (only the owner and admins add), `banned` or `insufficient_scope`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`room_not_found` or `user_not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn add_member(
@@ -160,7 +159,8 @@ pub async fn add_member(
     caller.require_session()?;
     let room_id = path.into_inner();
     let username = body.into_inner().username;
-    let member = state.db.write(move |conn| rooms::add_member(conn, room_id, caller.user_id, &username)).await?;
+    let add = move |conn: &mut _| rooms::add_member(conn, room_id, caller.user_id, &username);
+    let member = state.writer.commit(add).await?;
     Ok(HttpResponse::Created().json(member))
 }
 

@@ -356,9 +356,20 @@ impl Sink for RoomHub {
                 let frame = ServerFrame::PresenceChanged { room_id: *room_id, user: user.clone(), online: *online };
                 self.to_room(*room_id, None, Some(user.id), &frame);
             }
-            Event::MemberLeft { room_id, user_id } => {
-                self.member_checks.forget(*room_id, *user_id);
-                self.end_subscriptions(*room_id, *user_id, UnsubscribeReason::Left);
+            Event::MemberJoined { room_id, member } => {
+                let frame = ServerFrame::MemberJoined { room_id: *room_id, member: member.clone() };
+                self.to_room(*room_id, None, None, &frame);
+            }
+            Event::MemberUpdated { room_id, member } => {
+                self.member_checks.forget(*room_id, member.user.id);
+                let frame = ServerFrame::MemberUpdated { room_id: *room_id, member: member.clone() };
+                self.to_room(*room_id, None, None, &frame);
+            }
+            Event::MemberLeft { room_id, user, reason } => {
+                self.member_checks.forget(*room_id, user.id);
+                self.end_subscriptions(*room_id, user.id, reason.unsubscribe_reason());
+                let frame = ServerFrame::MemberLeft { room_id: *room_id, user: user.clone(), reason: *reason };
+                self.to_room(*room_id, None, None, &frame);
             }
             Event::TokenRevoked { token_id } => {
                 for session in self.state().sessions.values().filter(|s| s.api_token_id == Some(*token_id)) {

@@ -78,6 +78,7 @@ mod hardening;
 mod helpers;
 mod logs;
 mod messages;
+mod moderation;
 mod ops;
 mod rate_limits;
 mod rooms;

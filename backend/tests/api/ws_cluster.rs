@@ -29,6 +29,36 @@ mod postgres {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cluster_a_mute_and_a_removal_made_on_one_node_hold_at_once_on_the_other() {
+        let Some(cluster) = Cluster::start(2, NodeOptions::default()).await else { return };
+        let (a, b) = (cluster.app(0), cluster.app(1));
+        let (alice, bob, room_id) = two_members(a).await;
+        // Bob sends through B first: B remembers for a few seconds that he may send there.
+        b.send(&bob, room_id, "first").await;
+        let mut bob_on_b = b.ws(&bob.token).await;
+        bob_on_b.subscribe(room_id, None).await;
+
+        let member_path = format!("/api/v1/rooms/{room_id}/members/{}", bob.id);
+        let mute = json!({"muted_until": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()});
+        let resp = a.request(reqwest::Method::PATCH, &member_path, Some(&alice.token), Some(&mute)).await;
+        expect_status(resp, StatusCode::OK).await;
+        let updated = bob_on_b.expect("member_updated").await;
+        assert!(updated["member"]["muted_until"].is_string(), "{updated}");
+        let problem =
+            expect_problem(b.post_message(&bob.token, room_id, &json!({"body": "x"})).await, StatusCode::FORBIDDEN)
+                .await;
+        assert_eq!(problem["code"], "muted", "the mute made on A holds on B at once: {problem}");
+
+        expect_status(
+            a.request(reqwest::Method::DELETE, &member_path, Some(&alice.token), None).await,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+        let f = bob_on_b.expect("unsubscribed").await;
+        assert_eq!(f, json!({"type": "unsubscribed", "room_id": room_id, "reason": "removed"}));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cluster_message_sent_on_one_node_is_delivered_once_on_the_other() {
         let Some(cluster) = Cluster::start(2, NodeOptions::default()).await else { return };
         let (a, b) = (cluster.app(0), cluster.app(1));
