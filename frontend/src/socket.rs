@@ -275,6 +275,7 @@ impl Socket {
             // The app leaves rooms through REST and drops them from its list itself.
             // Membership changes show once the app has a member panel (issue 12).
             ServerFrame::Unsubscribed { .. }
+            | ServerFrame::RoomUpdated { .. }
             | ServerFrame::MemberJoined { .. }
             | ServerFrame::MemberUpdated { .. }
             | ServerFrame::MemberLeft { .. }

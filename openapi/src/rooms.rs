@@ -106,6 +106,22 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// `PATCH /rooms/{room_id}` (the owner or an admin): absent fields stay as they are.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateRoomRequest {
+    /// 1-80 characters, not only white space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1))]
+    pub name: Option<String>,
+    /// Up to 500 characters; null (or empty) clears it.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub topic: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<Visibility>,
+}
+
 /// `PATCH /rooms/{room_id}/members/{user_id}`: absent fields stay as they are.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

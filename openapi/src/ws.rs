@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Member, Message, User};
+use crate::{Member, Message, Room, User};
 
 /// What a client may send.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -90,6 +90,11 @@ pub enum ServerFrame {
     Unsubscribed {
         room_id: i64,
         reason: UnsubscribeReason,
+    },
+    /// The room's name, topic or visibility changed. `unread_count`, `last_read_seq` and `last_message` are
+    /// not the reader's own here (0, 0, null): keep yours.
+    RoomUpdated {
+        room: Room,
     },
     /// Someone became a member of the room.
     MemberJoined {

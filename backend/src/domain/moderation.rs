@@ -4,13 +4,16 @@
 //! Rank: owner > admin > member. A moderator (the owner or an admin) acts only on someone of lower rank;
 //! only the owner sets roles. Direct rooms have no owner and no moderators.
 
-use chat_api::{AuditEntry, AuditPage, Ban, LeaveReason, Member, Role, UpdateMemberRequest, User};
+use chat_api::{
+    AuditEntry, AuditPage, Ban, CreateRoomRequest, LeaveReason, Member, Role, Room, UpdateMemberRequest,
+    UpdateRoomRequest, User, Visibility,
+};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::rooms::{self, member};
+use super::rooms::{self, NewRoomSpec, member};
 use crate::db::models::{AuditRow, BanRow, MemberRow, NewAuditRow, RoomRow, UserRow};
-use crate::db::schema::{room_audit, room_bans, room_members, users};
+use crate::db::schema::{room_audit, room_bans, room_members, rooms as rooms_table, users};
 use crate::db::{DbConnection, now, utc};
 use crate::domain::{text, users as accounts};
 use crate::error::ApiError;
@@ -85,6 +88,64 @@ pub fn record(
     let row = NewAuditRow { room_id, actor_id: actor, action, target_id: target, seq, detail, created_at: now() };
     diesel::insert_into(room_audit::table).values(&row).execute(conn)?;
     Ok(())
+}
+
+/// `PATCH /rooms/{room_id}`: the owner or an admin changes the room's name, topic or visibility. The
+/// fields sent are checked as at creation; the others stay as they are.
+pub fn update_room(
+    conn: &mut DbConnection,
+    room_id: i64,
+    actor: i64,
+    change: UpdateRoomRequest,
+) -> Result<(Room, Vec<Event>), ApiError> {
+    let (room, _) = moderator(conn, room_id, actor)?;
+    let current = if room.is_public() { Visibility::Public } else { Visibility::Private };
+    let spec = NewRoomSpec::parse(CreateRoomRequest {
+        name: change.name.unwrap_or_else(|| room.name.clone()),
+        topic: change.topic.unwrap_or_else(|| room.topic.clone()),
+        visibility: Some(change.visibility.unwrap_or(current)),
+    })?;
+    let visibility = match spec.visibility {
+        Visibility::Public => "public",
+        Visibility::Private => "private",
+    };
+    let changed: Vec<&str> = [
+        (spec.name != room.name, "name"),
+        (spec.topic != room.topic, "topic"),
+        (visibility != room.visibility, "visibility"),
+    ]
+    .into_iter()
+    .filter_map(|(changed, field)| changed.then_some(field))
+    .collect();
+    if changed.is_empty() {
+        return Ok((rooms::view(conn, room, actor)?, Vec::new()));
+    }
+    diesel::update(rooms_table::table.find(room_id))
+        .set((
+            rooms_table::name.eq(&spec.name),
+            rooms_table::topic.eq(&spec.topic),
+            rooms_table::visibility.eq(visibility),
+        ))
+        .execute(conn)?;
+    record(conn, room_id, actor, "room_updated", None, None, Some(&changed.join(", ")))?;
+    let row = RoomRow { name: spec.name, topic: spec.topic, visibility: visibility.to_owned(), ..room };
+    let view = rooms::view(conn, row, actor)?;
+    // The same frame goes to every subscriber: nothing of the actor's own (read marker, unread count),
+    // and no message text (what a token without `messages:read` must not see).
+    let neutral = Room { unread_count: 0, last_read_seq: 0, last_message: None, ..view.clone() };
+    Ok((view, vec![Event::RoomUpdated { room: neutral }]))
+}
+
+/// `DELETE /rooms/{room_id}`: the owner deletes the room, its messages and memberships with it. Direct
+/// rooms have no owner and cannot be deleted.
+pub fn delete_room(conn: &mut DbConnection, room_id: i64, actor: i64) -> Result<Vec<Event>, ApiError> {
+    let visible = rooms::visible(conn, room_id, actor)?;
+    let owner = visible.membership.as_ref().is_some_and(|m| m.role == "owner");
+    if visible.room.is_direct() || !owner {
+        return Err(ApiError::forbidden("not_the_owner", "Only the room's owner can delete it."));
+    }
+    diesel::delete(rooms_table::table.find(room_id)).execute(conn)?;
+    Ok(vec![Event::RoomDeleted { room_id }])
 }
 
 /// `PATCH /rooms/{room_id}/members/{user_id}`: the owner sets roles (`owner` hands the room over: the old

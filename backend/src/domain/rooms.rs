@@ -22,9 +22,9 @@ use crate::events::Event;
 
 /// A room request, checked: the name is 1-80 characters and not only white space.
 pub struct NewRoomSpec {
-    name: String,
-    topic: Option<String>,
-    visibility: Visibility,
+    pub name: String,
+    pub topic: Option<String>,
+    pub visibility: Visibility,
 }
 
 impl NewRoomSpec {

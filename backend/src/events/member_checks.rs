@@ -52,6 +52,11 @@ impl MemberChecks {
         checks.passed.insert((room_id, author.id), (now, author));
     }
 
+    /// Forgets every check of a room (deleted).
+    pub fn forget_room(&self, room_id: i64) {
+        self.lock().passed.retain(|(room, _), _| *room != room_id);
+    }
+
     /// `user_id` is no longer a member of `room_id`: their next send there is checked again.
     pub fn forget(&self, room_id: i64, user_id: i64) {
         self.lock().passed.remove(&(room_id, user_id));

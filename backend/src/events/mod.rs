@@ -10,7 +10,7 @@
 pub mod member_checks;
 pub mod writer;
 
-use chat_api::{LeaveReason, Member, Message, User};
+use chat_api::{LeaveReason, Member, Message, Room, User};
 use serde::{Deserialize, Serialize};
 
 /// Something that happened in a room (or to a token) that connected clients must hear about.
@@ -44,6 +44,14 @@ pub enum Event {
     /// 4001 on every node.
     SessionEnded {
         session: String,
+    },
+    /// A room's settings changed (its viewer-specific fields are neutral: see `ServerFrame::RoomUpdated`).
+    RoomUpdated {
+        room: Room,
+    },
+    /// A room was deleted: its subscribers get `unsubscribed` (`room_deleted`).
+    RoomDeleted {
+        room_id: i64,
     },
     /// Someone became a member of a room.
     MemberJoined {

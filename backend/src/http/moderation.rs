@@ -3,7 +3,7 @@
 //! its events (`member_updated`, `member_left`, `unsubscribed`) reach every node in commit order.
 
 use actix_web::{HttpResponse, web};
-use chat_api::{AuditPage, Ban, BanList, BanRequest, Member, Problem, UpdateMemberRequest};
+use chat_api::{AuditPage, Ban, BanList, BanRequest, Member, Problem, Room, UpdateMemberRequest, UpdateRoomRequest};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -19,6 +19,44 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/rooms/{room_id}/bans").post(ban).get(bans))
         .service(web::resource("/rooms/{room_id}/bans/{user_id}").delete(unban))
         .service(web::resource("/rooms/{room_id}/audit").get(audit));
+}
+
+/// Change a room's name, topic or visibility (the owner or an admin). Subscribers get `room_updated`.
+#[utoipa::path(patch, path = "/api/v1/rooms/{room_id}", tag = "moderation", operation_id = "update_room",
+    params(("room_id" = i64, Path, description = "The room's id")),
+    request_body = UpdateRoomRequest,
+    responses(
+        (status = 200, description = "The room as it now is", body = Room),
+        (status = 403, description = "`not_a_moderator` (also for a direct room) or `insufficient_scope`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update_room(
+    state: State,
+    caller: Caller,
+    path: web::Path<i64>,
+    body: JsonBody<UpdateRoomRequest>,
+) -> Result<web::Json<Room>, ApiError> {
+    caller.require_session()?;
+    let room_id = path.into_inner();
+    let change = body.into_inner();
+    let update = move |conn: &mut _| moderation::update_room(conn, room_id, caller.user_id, change);
+    Ok(web::Json(state.writer.commit(update).await?))
+}
+
+/// Delete a room (its owner): gone for everyone, messages included. Subscribers get `unsubscribed`
+/// (`room_deleted`).
+#[utoipa::path(delete, path = "/api/v1/rooms/{room_id}", tag = "moderation", operation_id = "delete_room",
+    params(("room_id" = i64, Path, description = "The room's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`not_the_owner` (also for a direct room) or `insufficient_scope`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_room(state: State, caller: Caller, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    caller.require_session()?;
+    let room_id = path.into_inner();
+    state.writer.commit(move |conn: &mut _| Ok(((), moderation::delete_room(conn, room_id, caller.user_id)?))).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Change a member's role (the owner) or mute them (the owner or an admin, on someone of lower rank).

@@ -14,7 +14,12 @@ use crate::state::State;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/rooms").post(create).get(list))
-        .service(web::resource("/rooms/{room_id}").get(get))
+        .service(
+            web::resource("/rooms/{room_id}")
+                .get(get)
+                .patch(super::moderation::update_room)
+                .delete(super::moderation::delete_room),
+        )
         .service(web::resource("/rooms/{room_id}/join").post(join))
         .service(web::resource("/rooms/{room_id}/leave").post(leave))
         .service(web::resource("/rooms/{room_id}/members").get(members).post(add_member))

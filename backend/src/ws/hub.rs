@@ -296,6 +296,18 @@ impl RoomHub {
         }
     }
 
+    /// Takes every socket out of a deleted room, each told `unsubscribed` (`room_deleted`).
+    fn end_room(&self, room_id: i64) {
+        let users: HashSet<i64> = {
+            let state = self.state();
+            let Some(members) = state.rooms.get(&room_id) else { return };
+            members.iter().filter_map(|id| state.sessions.get(id)).map(|s| s.user_id).collect()
+        };
+        for user_id in users {
+            self.end_subscriptions(room_id, user_id, UnsubscribeReason::RoomDeleted);
+        }
+    }
+
     /// Orders one session closed.
     pub fn close_now(&self, id: ConnectionId, order: CloseOrder) {
         if let Some(session) = self.state().sessions.get(&id) {
@@ -355,6 +367,13 @@ impl Sink for RoomHub {
                 // Not to the user it is about: their own sockets know they are there.
                 let frame = ServerFrame::PresenceChanged { room_id: *room_id, user: user.clone(), online: *online };
                 self.to_room(*room_id, None, Some(user.id), &frame);
+            }
+            Event::RoomUpdated { room } => {
+                self.to_room(room.id, None, None, &ServerFrame::RoomUpdated { room: room.clone() });
+            }
+            Event::RoomDeleted { room_id } => {
+                self.member_checks.forget_room(*room_id);
+                self.end_room(*room_id);
             }
             Event::MemberJoined { room_id, member } => {
                 let frame = ServerFrame::MemberJoined { room_id: *room_id, member: member.clone() };

@@ -16,6 +16,8 @@ db_tests!(
     ownership_is_handed_over_and_passes_on_when_the_owner_leaves,
     admins_delete_any_message_and_the_audit_log_records_every_action,
     direct_rooms_have_no_moderators,
+    moderators_change_a_room_and_its_subscribers_see_it,
+    only_the_owner_deletes_a_room_and_it_is_gone_for_everyone,
 );
 
 /// A room of `owner`'s with an admin and two plain members.
@@ -334,4 +336,93 @@ async fn direct_rooms_have_no_moderators(app: TestApp) {
     expect_code(remove_member(&app, &alice, room, bob.id).await, StatusCode::FORBIDDEN, "not_a_moderator").await;
     expect_code(ban(&app, &bob, room, &json!({"user_id": alice.id})).await, StatusCode::FORBIDDEN, "not_a_moderator")
         .await;
+}
+
+async fn patch_room(app: &TestApp, actor: &TestUser, room_id: i64, body: &Value) -> reqwest::Response {
+    app.request(Method::PATCH, &format!("/api/v1/rooms/{room_id}"), Some(&actor.token), Some(body)).await
+}
+
+async fn moderators_change_a_room_and_its_subscribers_see_it(app: TestApp) {
+    let c = cast(&app, "private").await;
+    let room = c.room_id;
+    let mut member_ws = app.ws(&c.member.token).await;
+    member_ws.subscribe(room, None).await;
+    app.send(&c.owner, room, "unread for the member").await;
+    member_ws.expect("message").await;
+
+    let change = json!({"name": "  Renamed  ", "topic": "new topic", "visibility": "public"});
+    let changed = expect_json(patch_room(&app, &c.admin, room, &change).await, StatusCode::OK).await;
+    assert_eq!(
+        (changed["name"].as_str(), changed["topic"].as_str(), changed["visibility"].as_str()),
+        (Some("Renamed"), Some("new topic"), Some("public"))
+    );
+    let f = member_ws.expect("room_updated").await;
+    assert_eq!(f["room"]["name"], "Renamed", "{f}");
+    assert_eq!(
+        (f["room"]["unread_count"].as_i64(), f["room"]["last_message"].clone()),
+        (Some(0), Value::Null),
+        "nobody's own: {f}"
+    );
+    // Absent fields stay; null clears the topic.
+    let cleared = expect_json(patch_room(&app, &c.owner, room, &json!({"topic": null})).await, StatusCode::OK).await;
+    assert_eq!((cleared["name"].as_str(), cleared["topic"].clone()), (Some("Renamed"), Value::Null));
+    // Checked as at creation.
+    expect_code(
+        patch_room(&app, &c.owner, room, &json!({"name": "   "})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    expect_code(
+        patch_room(&app, &c.owner, room, &json!({"name": "a\u{1}b"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_text",
+    )
+    .await;
+    expect_code(
+        patch_room(&app, &c.member, room, &json!({"name": "mine"})).await,
+        StatusCode::FORBIDDEN,
+        "not_a_moderator",
+    )
+    .await;
+    let stranger = app.new_user().await;
+    let resp = patch_room(&app, &stranger, room, &json!({"name": "x"})).await;
+    // Public now: the stranger sees it, and is still no moderator.
+    expect_code(resp, StatusCode::FORBIDDEN, "not_a_moderator").await;
+    let page = expect_json(audit(&app, &c.owner, room, "").await, StatusCode::OK).await;
+    let first = &items(&page)[0];
+    assert_eq!((first["action"].as_str(), first["detail"].as_str()), (Some("room_updated"), Some("topic")));
+    assert_eq!(items(&page)[1]["detail"], "name, topic, visibility");
+}
+
+async fn only_the_owner_deletes_a_room_and_it_is_gone_for_everyone(app: TestApp) {
+    let c = cast(&app, "public").await;
+    let room = c.room_id;
+    app.send(&c.member, room, "soon gone").await;
+    let mut member_ws = app.ws(&c.member.token).await;
+    member_ws.subscribe(room, None).await;
+    let path = format!("/api/v1/rooms/{room}");
+    let delete = |who: &TestUser| {
+        let token = who.token.clone();
+        let (app, path) = (&app, path.clone());
+        async move { app.request(Method::DELETE, &path, Some(&token), None).await }
+    };
+    expect_code(delete(&c.admin).await, StatusCode::FORBIDDEN, "not_the_owner").await;
+    expect_code(delete(&c.member).await, StatusCode::FORBIDDEN, "not_the_owner").await;
+    expect_status(delete(&c.owner).await, StatusCode::NO_CONTENT).await;
+    let f = member_ws.expect("unsubscribed").await;
+    assert_eq!(f, json!({"type": "unsubscribed", "room_id": room, "reason": "room_deleted"}));
+    for user in [&c.owner, &c.member] {
+        expect_code(app.get_room(&user.token, room).await, StatusCode::NOT_FOUND, "room_not_found").await;
+        let listed = expect_json(app.list_rooms(&user.token, "").await, StatusCode::OK).await;
+        assert!(items(&listed).iter().all(|r| r["id"] != room), "{listed}");
+    }
+    expect_code(delete(&c.owner).await, StatusCode::NOT_FOUND, "room_not_found").await;
+    // Direct rooms have no owner to delete them.
+    let direct = expect_json(app.direct(&c.owner.token, &c.member.username).await, StatusCode::OK).await;
+    let resp =
+        app.request(Method::DELETE, &format!("/api/v1/rooms/{}", direct["id"]), Some(&c.owner.token), None).await;
+    expect_code(resp, StatusCode::FORBIDDEN, "not_the_owner").await;
+    let resp = patch_room(&app, &c.owner, direct["id"].as_i64().unwrap(), &json!({"name": "ours"})).await;
+    expect_code(resp, StatusCode::FORBIDDEN, "not_a_moderator").await;
 }
