@@ -22,7 +22,6 @@ POOL: dict[str, list] = {
     "room_id": SEED["a_rooms"] + SEED["b_private_rooms"] + SEED["b_public_rooms"] + [SEED["missing_id"]],
     "seq": list(range(1, SEED["messages_per_room"] + 2)),
     "token_id": [SEED["a_token"], SEED["b_token"], SEED["missing_id"]],
-    "session_id": [SEED["b_session"], "no-such-session"],
 }
 B_PRIVATE = set(SEED["b_private_rooms"])
 B_ROOMS = B_PRIVATE | set(SEED["b_public_rooms"])
@@ -40,12 +39,6 @@ def flatmap_path_parameters(context, path_parameters):
         }
     )
     return st.one_of(st.just(path_parameters), seeded)
-
-
-@schemathesis.hook
-def filter_path_parameters(context, path_parameters):
-    """Never A's own session: ending it would turn the rest of the run into 401s."""
-    return (path_parameters or {}).get("session_id") != SEED["a_session"]
 
 
 def _int(value) -> int | None:
@@ -105,10 +98,3 @@ def b_tokens_stay_b_s(ctx, response, case):
     if case.method == "DELETE" and token == SEED["b_token"] and 200 <= response.status_code < 300:
         raise AssertionError(f"A revoked B's API token {token}: {response.status_code}")
 
-
-@schemathesis.check
-def b_sessions_stay_b_s(ctx, response, case):
-    """A never ends B's session."""
-    session = (case.path_parameters or {}).get("session_id")
-    if case.method == "DELETE" and session == SEED["b_session"] and 200 <= response.status_code < 300:
-        raise AssertionError(f"A ended B's session: {response.status_code}")
