@@ -61,6 +61,8 @@ pub struct RateLimits {
     pub login_username: Option<Rate>,
     /// Registrations per client address (`RATE_LIMIT_REGISTER`).
     pub register: Option<Rate>,
+    /// `GET /users` searches per user (`RATE_LIMIT_LOOKUPS`).
+    pub lookups: Option<Rate>,
 }
 
 impl Default for RateLimits {
@@ -71,6 +73,7 @@ impl Default for RateLimits {
             login: Some(Rate::per_minute(10)),
             login_username: Some(Rate::per_minute(100)),
             register: Some(Rate::per_minute(20)),
+            lookups: Some(Rate::per_minute(60)),
         }
     }
 }
@@ -78,7 +81,14 @@ impl Default for RateLimits {
 impl RateLimits {
     /// No limit at all (for tests that measure something else).
     pub fn off() -> RateLimits {
-        RateLimits { per_user: None, per_address: None, login: None, login_username: None, register: None }
+        RateLimits {
+            per_user: None,
+            per_address: None,
+            login: None,
+            login_username: None,
+            register: None,
+            lookups: None,
+        }
     }
 }
 
@@ -193,6 +203,7 @@ impl Config {
                 login: rate_var("RATE_LIMIT_LOGIN", defaults.rate_limits.login)?,
                 login_username: rate_var("RATE_LIMIT_LOGIN_USERNAME", defaults.rate_limits.login_username)?,
                 register: rate_var("RATE_LIMIT_REGISTER", defaults.rate_limits.register)?,
+                lookups: rate_var("RATE_LIMIT_LOOKUPS", defaults.rate_limits.lookups)?,
             },
             max_sockets_per_user: parse_var("MAX_SOCKETS_PER_USER")?.unwrap_or(defaults.max_sockets_per_user),
             trusted_proxies: var("TRUSTED_PROXIES")

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Object, Ref, RefOr, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::{auth, messages, moderation, ops, rooms, sessions, tokens};
+use crate::http::{accounts, auth, messages, moderation, ops, rooms, sessions, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,6 +26,7 @@ gets 429 `rate_limited` with `Retry-After`.",
     paths(
         auth::register, auth::login, auth::refresh, auth::logout, auth::me,
         sessions::list, sessions::end, sessions::end_all,
+        accounts::update_me, accounts::change_password, accounts::search,
         tokens::create, tokens::list, tokens::revoke,
         rooms::create, rooms::list, rooms::get, rooms::join, rooms::leave, rooms::members, rooms::add_member,
         rooms::direct,

@@ -276,6 +276,7 @@ impl Socket {
             // Membership changes show once the app has a member panel (issue 12).
             ServerFrame::Unsubscribed { .. }
             | ServerFrame::RoomUpdated { .. }
+            | ServerFrame::UserUpdated { .. }
             | ServerFrame::MemberJoined { .. }
             | ServerFrame::MemberUpdated { .. }
             | ServerFrame::MemberLeft { .. }

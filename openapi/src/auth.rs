@@ -168,3 +168,30 @@ pub struct SessionList {
     /// Newest activity first.
     pub items: Vec<Session>,
 }
+
+/// `PATCH /me`: absent fields stay as they are.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UpdateMeRequest {
+    /// 1-64 characters without control characters; null (or empty) goes back to the username.
+    #[serde(default, deserialize_with = "crate::rooms::present", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, max_length = 64))]
+    pub display_name: Option<Option<String>>,
+}
+
+/// `POST /me/password`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    /// 8-128 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 128))]
+    pub new_password: String,
+}
+
+/// `GET /users`: people to message or add.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserList {
+    pub items: Vec<User>,
+}

@@ -96,6 +96,10 @@ pub enum ServerFrame {
     RoomUpdated {
         room: Room,
     },
+    /// Someone who shares a room with the reader changed their display name.
+    UserUpdated {
+        user: User,
+    },
     /// Someone became a member of the room.
     MemberJoined {
         room_id: i64,

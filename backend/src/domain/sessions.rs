@@ -178,14 +178,15 @@ pub fn end(conn: &mut DbConnection, user_id: i64, session: &str) -> Result<(), A
     revoke_family(conn, session)
 }
 
-/// Ends every session of the user; returns them.
-pub fn end_all(conn: &mut DbConnection, user_id: i64) -> Result<Vec<String>, ApiError> {
-    let families: Vec<String> = refresh_tokens::table
+/// Ends every session of the user but `keep` (when given); returns those it ended.
+pub fn end_all(conn: &mut DbConnection, user_id: i64, keep: Option<&str>) -> Result<Vec<String>, ApiError> {
+    let mut families: Vec<String> = refresh_tokens::table
         .filter(refresh_tokens::user_id.eq(user_id))
         .filter(refresh_tokens::revoked_at.is_null())
         .select(refresh_tokens::family)
         .distinct()
         .load(conn)?;
+    families.retain(|family| Some(family.as_str()) != keep);
     for family in &families {
         revoke_family(conn, family)?;
     }

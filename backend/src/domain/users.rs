@@ -4,7 +4,7 @@ use chat_api::{FieldError, RegisterRequest};
 use diesel::prelude::*;
 
 use crate::db::models::{NewUser, UserRow};
-use crate::db::schema::users;
+use crate::db::schema::{room_members, users};
 use crate::db::{DbConnection, now};
 use crate::error::ApiError;
 
@@ -122,6 +122,69 @@ pub fn find_by_username(conn: &mut DbConnection, username: &str) -> Result<UserR
 pub fn find_many(conn: &mut DbConnection, ids: &[i64]) -> Result<Vec<chat_api::User>, ApiError> {
     let rows: Vec<UserRow> =
         users::table.filter(users::id.eq_any(ids)).order(users::id).select(UserRow::as_select()).load(conn)?;
+    Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// The longest display name.
+const MAX_DISPLAY_NAME: usize = 64;
+
+/// A display name as given: trimmed, 1-64 characters, no control character; `None` (or only white space)
+/// goes back to the username.
+fn display_name_or(username: &str, raw: Option<String>) -> Result<String, ApiError> {
+    let Some(name) = raw.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) else {
+        return Ok(username.to_owned());
+    };
+    if name.chars().count() > MAX_DISPLAY_NAME {
+        return Err(ApiError::invalid("display_name", "must be at most 64 characters"));
+    }
+    crate::domain::text::check_name("display_name", &name)?;
+    Ok(name)
+}
+
+/// `PATCH /me`: a new display name. Returns the user and the rooms they are in (who must hear of it).
+pub fn set_display_name(
+    conn: &mut DbConnection,
+    user_id: i64,
+    raw: Option<String>,
+) -> Result<(UserRow, Vec<i64>), ApiError> {
+    let user = find(conn, user_id)?;
+    let display_name = display_name_or(&user.username, raw)?;
+    diesel::update(users::table.find(user_id)).set(users::display_name.eq(&display_name)).execute(conn)?;
+    let rooms: Vec<i64> =
+        room_members::table.filter(room_members::user_id.eq(user_id)).select(room_members::room_id).load(conn)?;
+    Ok((UserRow { display_name, ..user }, rooms))
+}
+
+/// The password hash of a user, to check their current password.
+pub fn password_hash(conn: &mut DbConnection, user_id: i64) -> Result<String, ApiError> {
+    Ok(users::table.find(user_id).select(users::password_hash).first(conn)?)
+}
+
+pub fn set_password_hash(conn: &mut DbConnection, user_id: i64, hash: &str) -> Result<(), ApiError> {
+    diesel::update(users::table.find(user_id)).set(users::password_hash.eq(hash)).execute(conn)?;
+    Ok(())
+}
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// `GET /users?q=`: users whose username or display name starts with `prefix` (any case), by username.
+pub fn search(conn: &mut DbConnection, prefix: &str, limit: i64) -> Result<Vec<chat_api::User>, ApiError> {
+    // The prefix is text, not a pattern: its `%`, `_` and `\` match themselves.
+    let escaped: String = prefix
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    let pattern = format!("{escaped}%");
+    let rows: Vec<UserRow> = users::table
+        .filter(users::username.like(&pattern).escape('\\').or(lower(users::display_name).like(&pattern).escape('\\')))
+        .order(users::username.asc())
+        .limit(limit)
+        .select(UserRow::as_select())
+        .load(conn)?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 

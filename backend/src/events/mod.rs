@@ -53,6 +53,11 @@ pub enum Event {
     RoomDeleted {
         room_id: i64,
     },
+    /// A user changed their profile: the subscribers of each of their rooms hear it, once per socket.
+    UserUpdated {
+        user: User,
+        rooms: Vec<i64>,
+    },
     /// Someone became a member of a room.
     MemberJoined {
         room_id: i64,

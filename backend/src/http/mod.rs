@@ -1,6 +1,7 @@
 //! The REST transport: routes, extractors and the mapping of every bad input to problem+json.
 //! Handlers check the caller and the input, call one domain function, and shape the response.
 
+pub mod accounts;
 pub mod auth;
 pub mod browser_safety;
 pub mod json;
@@ -33,6 +34,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
         .app_data(web::QueryConfig::default().error_handler(|e, _| query_error(e).into()))
         .app_data(web::PathConfig::default().error_handler(|e, _| path_error(e).into()))
         .configure(auth::configure)
+        .configure(accounts::configure)
         .configure(sessions::configure)
         .configure(tokens::configure)
         .configure(rooms::configure)

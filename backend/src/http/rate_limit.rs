@@ -72,11 +72,19 @@ pub enum Limit {
     LoginPerUsername,
     /// `POST /auth/register`, by client address.
     Register,
+    /// `GET /users` (finding people), by user id: enough to find someone, not to list everyone.
+    Lookups,
 }
 
 impl Limit {
-    const ALL: [Limit; 5] =
-        [Limit::PerAddress, Limit::PerUser, Limit::LoginPerAddress, Limit::LoginPerUsername, Limit::Register];
+    const ALL: [Limit; 6] = [
+        Limit::PerAddress,
+        Limit::PerUser,
+        Limit::LoginPerAddress,
+        Limit::LoginPerUsername,
+        Limit::Register,
+        Limit::Lookups,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -85,6 +93,7 @@ impl Limit {
             Limit::LoginPerAddress => "login_address",
             Limit::LoginPerUsername => "login_username",
             Limit::Register => "register_address",
+            Limit::Lookups => "lookups_user",
         }
     }
 
@@ -95,6 +104,7 @@ impl Limit {
             Limit::LoginPerAddress => rates.login,
             Limit::LoginPerUsername => rates.login_username,
             Limit::Register => rates.register,
+            Limit::Lookups => rates.lookups,
         }
     }
 }

@@ -65,7 +65,7 @@ pub async fn end(state: State, caller: Caller, path: web::Path<String>) -> Resul
     ))]
 pub async fn end_all(state: State, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require_session()?;
-    let ended = state.db.write(move |conn| sessions::end_all(conn, caller.user_id)).await?;
+    let ended = state.db.write(move |conn| sessions::end_all(conn, caller.user_id, None)).await?;
     for session in ended {
         state.realtime.broker.publish(Event::SessionEnded { session }).await;
     }

@@ -273,6 +273,30 @@ impl RoomHub {
         }
     }
 
+    /// Queues `frame` once for every session subscribed to any of `rooms` (a frame about a person, not a
+    /// room: a socket in two of their rooms gets it once).
+    fn to_rooms_once(&self, rooms: &[i64], frame: &ServerFrame) {
+        let state = self.state();
+        // Each socket once, under one of the rooms it is subscribed to (it delivers a room's frames only).
+        let mut once: HashMap<ConnectionId, i64> = HashMap::new();
+        for room_id in rooms {
+            for id in state.rooms.get(room_id).into_iter().flatten() {
+                once.entry(*id).or_insert(*room_id);
+            }
+        }
+        if once.is_empty() {
+            return;
+        }
+        let text = ByteString::from(encode(frame));
+        for (id, room_id) in once {
+            let Some(session) = state.sessions.get(&id) else { continue };
+            let item = RoomFrame { room_id, seq: None, created_at: None, ends_subscription: false, text: text.clone() };
+            if let Err(mpsc::error::TrySendError::Full(_)) = session.queue.try_send(Outbound::Room(Arc::new(item))) {
+                session.order_close(CloseOrder::TOO_SLOW);
+            }
+        }
+    }
+
     /// Takes `user_id`'s sockets out of the room at once, so that nothing dispatched from now on reaches
     /// them, and queues them `unsubscribed` behind what they were already sent.
     fn end_subscriptions(&self, room_id: i64, user_id: i64, reason: UnsubscribeReason) {
@@ -374,6 +398,9 @@ impl Sink for RoomHub {
             Event::RoomDeleted { room_id } => {
                 self.member_checks.forget_room(*room_id);
                 self.end_room(*room_id);
+            }
+            Event::UserUpdated { user, rooms } => {
+                self.to_rooms_once(rooms, &ServerFrame::UserUpdated { user: user.clone() })
             }
             Event::MemberJoined { room_id, member } => {
                 let frame = ServerFrame::MemberJoined { room_id: *room_id, member: member.clone() };

@@ -69,6 +69,7 @@ macro_rules! db_tests_configured {
     };
 }
 
+mod accounts;
 mod auth;
 mod browser_safety;
 mod cluster;

@@ -1,0 +1,169 @@
+//! `PATCH /me`, `POST /me/password`, `GET /users` (CONTRACT-2 "Accounts").
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use backend::config::{Config, Rate};
+
+use crate::helpers::{TestApp, expect_json, expect_problem, expect_status, items, percent_encode};
+
+db_tests!(a_display_name_change_reaches_everyone_in_a_room_with_them, a_password_change_ends_every_other_session);
+
+db_tests_configured!(
+    lookups_limited_registrations_not =>
+    people_are_found_by_the_start_of_their_names,
+    finding_people_is_rate_limited,
+);
+
+/// Searches held to `LOOKUPS` a minute; registrations not limited (a search test needs more than 20 people).
+fn lookups_limited_registrations_not(config: &mut Config) {
+    config.rate_limits.lookups = Some(Rate::per_minute(LOOKUPS as u32));
+    config.rate_limits.register = None;
+}
+
+const LOOKUPS: usize = 15;
+
+async fn patch_me(app: &TestApp, token: &str, body: &Value) -> reqwest::Response {
+    app.request(Method::PATCH, "/api/v1/me", Some(token), Some(body)).await
+}
+
+async fn a_display_name_change_reaches_everyone_in_a_room_with_them(app: TestApp) {
+    let (alice, bob, carol) = (app.new_user().await, app.new_user().await, app.new_user().await);
+    let (one, two) = (app.room_id(&alice, "public").await, app.room_id(&alice, "public").await);
+    for room in [one, two] {
+        expect_status(app.join_room(&bob.token, room).await, StatusCode::OK).await;
+    }
+    let mut bob_ws = app.ws(&bob.token).await;
+    bob_ws.subscribe(one, None).await;
+    bob_ws.subscribe(two, None).await;
+    let elsewhere = app.room_id(&carol, "public").await;
+    let mut carol_ws = app.ws(&carol.token).await;
+    carol_ws.subscribe(elsewhere, None).await;
+
+    let me =
+        expect_json(patch_me(&app, &alice.token, &json!({"display_name": "  Alice Liddell "})).await, StatusCode::OK)
+            .await;
+    assert_eq!(me["display_name"], "Alice Liddell");
+    let f = bob_ws.expect("user_updated").await;
+    assert_eq!(f["user"], me, "{f}");
+    // Once per socket, though Bob shares two rooms with her; nobody else hears of it.
+    bob_ws.expect_silence(Duration::from_millis(300), "a second user_updated", |f| f["type"] == "user_updated").await;
+    carol_ws.expect_silence(Duration::from_millis(100), "user_updated", |f| f["type"] == "user_updated").await;
+    assert_eq!(expect_json(app.me(&alice.token).await, StatusCode::OK).await["display_name"], "Alice Liddell");
+
+    // Null goes back to the username; an absent field changes nothing.
+    let back = expect_json(patch_me(&app, &alice.token, &json!({"display_name": null})).await, StatusCode::OK).await;
+    assert_eq!(back["display_name"], alice.username);
+    let same = expect_json(patch_me(&app, &alice.token, &json!({})).await, StatusCode::OK).await;
+    assert_eq!(same, back);
+    // Checked like at registration.
+    let bad = expect_problem(
+        patch_me(&app, &alice.token, &json!({"display_name": "a\u{7}b"})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(bad["code"], "invalid_text");
+    let long = expect_problem(
+        patch_me(&app, &alice.token, &json!({"display_name": "x".repeat(65)})).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_eq!(long["code"], "validation_failed");
+    let bot = app.api_token(&alice, &["rooms:read", "messages:read", "messages:write"]).await;
+    let refused = expect_problem(
+        patch_me(&app, bot["token"].as_str().unwrap(), &json!({"display_name": "bot"})).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_eq!(refused["code"], "insufficient_scope");
+}
+
+async fn a_password_change_ends_every_other_session(app: TestApp) {
+    let alice = app.new_user().await;
+    let other = expect_json(app.login(&alice.username, &alice.password).await, StatusCode::OK).await;
+    let other_token = other["access_token"].as_str().unwrap();
+    let mut other_ws = app.ws(other_token).await;
+    let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+
+    let wrong = app.post("/api/v1/me/password", Some(&alice.token), &change("not-my-password", "brand new pw")).await;
+    assert_eq!(expect_problem(wrong, StatusCode::FORBIDDEN).await["code"], "invalid_credentials");
+    let short = app.post("/api/v1/me/password", Some(&alice.token), &change(&alice.password, "short")).await;
+    assert_eq!(expect_problem(short, StatusCode::UNPROCESSABLE_ENTITY).await["code"], "validation_failed");
+    expect_status(app.me(other_token).await, StatusCode::OK).await;
+
+    let done = app.post("/api/v1/me/password", Some(&alice.token), &change(&alice.password, "brand new pw")).await;
+    expect_status(done, StatusCode::NO_CONTENT).await;
+    // This session stays; the other ends, socket and all.
+    expect_status(app.me(&alice.token).await, StatusCode::OK).await;
+    assert_eq!(expect_problem(app.me(other_token).await, StatusCode::UNAUTHORIZED).await["code"], "session_ended");
+    let (_, code) = other_ws.read_to_close(Duration::from_secs(5)).await;
+    assert_eq!(code, Some(4001));
+    expect_problem(app.login(&alice.username, &alice.password).await, StatusCode::UNAUTHORIZED).await;
+    expect_status(app.login(&alice.username, "brand new pw").await, StatusCode::OK).await;
+}
+
+async fn find(app: &TestApp, token: &str, query: &str) -> reqwest::Response {
+    app.get(&format!("/api/v1/users?{query}"), Some(token)).await
+}
+
+async fn people_are_found_by_the_start_of_their_names(app: TestApp) {
+    let tag = format!("z{}", rand::random::<u32>());
+    let mut made = Vec::new();
+    for i in 0..22 {
+        let username = format!("{tag}_{i:02}");
+        let body = json!({"username": username, "password": "long enough pw", "display_name": format!("Person {i}")});
+        expect_status(app.register(&body).await, StatusCode::CREATED).await;
+        made.push(username);
+    }
+    let display =
+        json!({"username": format!("x{tag}"), "password": "long enough pw", "display_name": format!("{tag} Display")});
+    expect_status(app.register(&display).await, StatusCode::CREATED).await;
+    let searcher = app.new_user().await;
+
+    let found =
+        expect_json(find(&app, &searcher.token, &format!("q={}", tag.to_uppercase())).await, StatusCode::OK).await;
+    let names: Vec<&str> = items(&found).iter().map(|u| u["username"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 20, "at most 20: {names:?}");
+    // By username, the one found by display name among them (its username is `x<tag>`).
+    let display_user = format!("x{tag}");
+    let expected: Vec<&str> =
+        std::iter::once(display_user.as_str()).chain(made[..19].iter().map(String::as_str)).collect();
+    assert_eq!(names, expected);
+    // By display name too (any case), and only at the start.
+    let by_display = expect_json(find(&app, &searcher.token, &format!("q={}%20disp", tag)).await, StatusCode::OK).await;
+    assert_eq!(items(&by_display).len(), 1, "{by_display}");
+    let middle = expect_json(find(&app, &searcher.token, &format!("q={}", &tag[1..])).await, StatusCode::OK).await;
+    assert!(items(&middle).iter().all(|u| !u["username"].as_str().unwrap().starts_with(&tag)), "{middle}");
+    // `%` and `_` are text, not patterns.
+    let pattern =
+        expect_json(find(&app, &searcher.token, &format!("q={}", percent_encode("%"))).await, StatusCode::OK).await;
+    assert!(items(&pattern).is_empty(), "{pattern}");
+    let limited = expect_json(find(&app, &searcher.token, &format!("q={tag}&limit=5")).await, StatusCode::OK).await;
+    assert_eq!(items(&limited).len(), 5);
+    for bad in [
+        "q=",
+        "limit=5",
+        &format!("q={tag}&limit=21"),
+        &format!("q={tag}&limit=0"),
+        &format!("q={}", "a".repeat(65)),
+        "q=%00",
+    ] {
+        let problem = expect_problem(find(&app, &searcher.token, bad).await, StatusCode::BAD_REQUEST).await;
+        assert_eq!(problem["code"], "invalid_query", "{bad}: {problem}");
+    }
+    expect_problem(app.get(&format!("/api/v1/users?q={tag}"), None).await, StatusCode::UNAUTHORIZED).await;
+}
+
+async fn finding_people_is_rate_limited(app: TestApp) {
+    let (alice, bob) = (app.new_user().await, app.new_user().await);
+    for _ in 0..LOOKUPS {
+        expect_status(find(&app, &alice.token, "q=a").await, StatusCode::OK).await;
+    }
+    let refused = find(&app, &alice.token, "q=a").await;
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(expect_problem(refused, StatusCode::TOO_MANY_REQUESTS).await["code"], "rate_limited");
+    // Per user: Bob is not held back by Alice's searches.
+    expect_status(find(&app, &bob.token, "q=a").await, StatusCode::OK).await;
+}
