@@ -6,7 +6,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Object, Ref, RefOr, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::{accounts, auth, messages, moderation, ops, rooms, sessions, tokens};
+use crate::http::{accounts, auth, invites, messages, moderation, ops, rooms, sessions, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -32,6 +32,7 @@ gets 429 `rate_limited` with `Retry-After`.",
         rooms::direct,
         moderation::update_room, moderation::delete_room, moderation::update_member, moderation::remove_member, moderation::ban, moderation::bans, moderation::unban,
         moderation::audit,
+        invites::create, invites::list, invites::delete, invites::preview, invites::accept,
         messages::send_message, messages::history, messages::edit, messages::delete, messages::mark_read,
         crate::ws::issue_ticket, crate::ws::connect,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi_json,

@@ -211,3 +211,56 @@ pub struct ReadMarkerRequest {
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub seq: i64,
 }
+
+/// `POST /rooms/{room_id}/invites`: both optional (no limit, no expiry).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateInviteRequest {
+    /// 1-1000 joins.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
+    pub max_uses: Option<i32>,
+    /// 1-720 hours (30 days).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 720))]
+    pub expires_in_hours: Option<i32>,
+}
+
+/// An invite link to a room: `/invite/{code}` in the app.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Invite {
+    /// 22 characters carrying 132 bits of randomness.
+    pub code: String,
+    pub room_id: i64,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub max_uses: Option<i32>,
+    pub uses: i32,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_by: User,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InviteList {
+    /// Usable ones (not used up, not expired), newest first.
+    pub items: Vec<Invite>,
+}
+
+/// What an invite shows before accepting it: enough to decide.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InvitePreview {
+    pub room: InvitedRoom,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InvitedRoom {
+    pub id: i64,
+    pub name: String,
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub topic: Option<String>,
+    pub member_count: i64,
+}

@@ -3,7 +3,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{api_tokens, messages, refresh_tokens, room_audit, room_bans, room_members, rooms, users};
+use super::schema::{
+    api_tokens, messages, refresh_tokens, room_audit, room_bans, room_invites, room_members, rooms, users,
+};
 use super::utc;
 
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
@@ -151,6 +153,18 @@ pub struct BanRow {
     pub user_id: i64,
     pub reason: Option<String>,
     pub banned_by: i64,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = room_invites)]
+pub struct InviteRow {
+    pub code: String,
+    pub room_id: i64,
+    pub created_by: i64,
+    pub max_uses: Option<i32>,
+    pub uses: i32,
+    pub expires_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
 }
 

@@ -58,6 +58,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    room_invites (code) {
+        code -> Text,
+        room_id -> Int8,
+        created_by -> Int8,
+        max_uses -> Nullable<Int4>,
+        uses -> Int4,
+        expires_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     room_bans (room_id, user_id) {
         room_id -> Int8,
         user_id -> Int8,
@@ -109,11 +121,13 @@ diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(messages -> rooms (room_id));
 diesel::joinable!(messages -> users (author_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(room_invites -> rooms (room_id));
 diesel::joinable!(room_members -> rooms (room_id));
 diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(rooms -> users (created_by));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    room_invites,
     room_audit,
     room_bans,
     api_tokens,

@@ -3,6 +3,7 @@
 
 pub mod api_tokens;
 pub mod credentials;
+pub mod invites;
 pub mod messages;
 pub mod moderation;
 pub mod rooms;

@@ -40,7 +40,7 @@ pub fn role_name(role: Role) -> &'static str {
 
 /// The room and the actor's membership, when the actor moderates it (its owner or an admin): 404 when
 /// they cannot see it, 403 `not_a_moderator` otherwise.
-fn moderator(conn: &mut DbConnection, room_id: i64, actor: i64) -> Result<(RoomRow, MemberRow), ApiError> {
+pub fn moderator(conn: &mut DbConnection, room_id: i64, actor: i64) -> Result<(RoomRow, MemberRow), ApiError> {
     let visible = rooms::visible(conn, room_id, actor)?;
     match visible.membership {
         Some(me) if rank(&me.role) > 0 && !visible.room.is_direct() => Ok((visible.room, me)),

@@ -171,14 +171,23 @@ pub fn get(conn: &mut DbConnection, room_id: i64, viewer: i64) -> Result<Room, A
 /// unless the caller is already a member.
 pub fn join(conn: &mut DbConnection, room_id: i64, user_id: i64) -> Result<(Room, Vec<Event>), ApiError> {
     let visible = visible(conn, room_id, user_id)?;
-    let mut events = Vec::new();
-    if visible.membership.is_none() {
-        moderation::refuse_banned(conn, room_id, user_id)?;
-        if add(conn, &visible.room, user_id, "member")? {
-            events.push(joined(conn, room_id, user_id)?);
-        }
-    }
+    let events = match visible.membership {
+        None => admit(conn, &visible.room, user_id)?,
+        Some(_) => Vec::new(),
+    };
     Ok((view(conn, visible.room, user_id)?, events))
+}
+
+/// Makes `user_id` a member (joining, or accepting an invite): 403 `banned` for a banned user;
+/// `member_joined` when they were not one.
+pub fn admit(conn: &mut DbConnection, room: &RoomRow, user_id: i64) -> Result<Vec<Event>, ApiError> {
+    moderation::refuse_banned(conn, room.id, user_id)?;
+    if add(conn, room, user_id, "member")? { Ok(vec![joined(conn, room.id, user_id)?]) } else { Ok(Vec::new()) }
+}
+
+/// How many members a room has.
+pub fn member_count(conn: &mut DbConnection, room_id: i64) -> Result<i64, ApiError> {
+    Ok(room_members::table.filter(room_members::room_id.eq(room_id)).count().get_result(conn)?)
 }
 
 /// Leaves a room (not being a member is not an error). An owner who leaves hands the room to its

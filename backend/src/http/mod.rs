@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod browser_safety;
+pub mod invites;
 pub mod json;
 pub mod messages;
 pub mod moderation;
@@ -40,6 +41,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
         .configure(rooms::configure)
         .configure(messages::configure)
         .configure(moderation::configure)
+        .configure(invites::configure)
         .configure(crate::ws::configure);
 }
 

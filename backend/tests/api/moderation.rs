@@ -18,6 +18,8 @@ db_tests!(
     direct_rooms_have_no_moderators,
     moderators_change_a_room_and_its_subscribers_see_it,
     only_the_owner_deletes_a_room_and_it_is_gone_for_everyone,
+    an_invite_link_brings_people_into_a_private_room_until_used_up,
+    invites_are_made_by_moderators_and_refuse_the_banned,
 );
 
 /// A room of `owner`'s with an admin and two plain members.
@@ -425,4 +427,130 @@ async fn only_the_owner_deletes_a_room_and_it_is_gone_for_everyone(app: TestApp)
     expect_code(resp, StatusCode::FORBIDDEN, "not_the_owner").await;
     let resp = patch_room(&app, &c.owner, direct["id"].as_i64().unwrap(), &json!({"name": "ours"})).await;
     expect_code(resp, StatusCode::FORBIDDEN, "not_a_moderator").await;
+}
+
+async fn create_invite(app: &TestApp, actor: &TestUser, room_id: i64, body: &Value) -> reqwest::Response {
+    app.post(&format!("/api/v1/rooms/{room_id}/invites"), Some(&actor.token), body).await
+}
+
+async fn an_invite_link_brings_people_into_a_private_room_until_used_up(app: TestApp) {
+    let c = cast(&app, "private").await;
+    let room = c.room_id;
+    let mut owner_ws = app.ws(&c.owner.token).await;
+    owner_ws.subscribe(room, None).await;
+    let invite = expect_json(
+        create_invite(&app, &c.admin, room, &json!({"max_uses": 2, "expires_in_hours": 24})).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let code = invite["code"].as_str().unwrap().to_owned();
+    assert!(code.len() >= 22, "at least 128 bits: {code}");
+    assert_eq!((invite["max_uses"].as_i64(), invite["uses"].as_i64()), (Some(2), Some(0)));
+    assert_eq!(invite["created_by"]["id"], c.admin.id);
+    assert!(invite["expires_at"].is_string());
+
+    // A stranger cannot see the private room, but the invite shows it, and joins them.
+    let (first, second, third) = (app.new_user().await, app.new_user().await, app.new_user().await);
+    expect_code(app.get_room(&first.token, room).await, StatusCode::NOT_FOUND, "room_not_found").await;
+    let preview =
+        expect_json(app.get(&format!("/api/v1/invites/{code}"), Some(&first.token)).await, StatusCode::OK).await;
+    assert_eq!(preview["room"]["id"], room);
+    assert_eq!(preview["room"]["member_count"], 4);
+    let joined = expect_json(
+        app.post(&format!("/api/v1/invites/{code}/accept"), Some(&first.token), &json!({})).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(joined["id"], room);
+    let f = owner_ws.expect("member_joined").await;
+    assert_eq!(f["member"]["user"]["id"], first.id, "{f}");
+    // Accepting again uses nothing; the second use goes to the second person; then it is used up.
+    expect_status(
+        app.post(&format!("/api/v1/invites/{code}/accept"), Some(&first.token), &json!({})).await,
+        StatusCode::OK,
+    )
+    .await;
+    expect_status(
+        app.post(&format!("/api/v1/invites/{code}/accept"), Some(&second.token), &json!({})).await,
+        StatusCode::OK,
+    )
+    .await;
+    let used_up = app.post(&format!("/api/v1/invites/{code}/accept"), Some(&third.token), &json!({})).await;
+    expect_code(used_up, StatusCode::NOT_FOUND, "invite_not_found").await;
+    expect_code(
+        app.get(&format!("/api/v1/invites/{code}"), Some(&third.token)).await,
+        StatusCode::NOT_FOUND,
+        "invite_not_found",
+    )
+    .await;
+    let listed =
+        expect_json(app.get(&format!("/api/v1/rooms/{room}/invites"), Some(&c.owner.token)).await, StatusCode::OK)
+            .await;
+    assert!(items(&listed).is_empty(), "a used-up invite is not listed: {listed}");
+    expect_code(
+        app.get("/api/v1/invites/no-such-code", Some(&third.token)).await,
+        StatusCode::NOT_FOUND,
+        "invite_not_found",
+    )
+    .await;
+}
+
+async fn invites_are_made_by_moderators_and_refuse_the_banned(app: TestApp) {
+    let c = cast(&app, "public").await;
+    let room = c.room_id;
+    expect_code(create_invite(&app, &c.member, room, &json!({})).await, StatusCode::FORBIDDEN, "not_a_moderator").await;
+    for bad in [
+        json!({"max_uses": 0}),
+        json!({"max_uses": 1001}),
+        json!({"expires_in_hours": 0}),
+        json!({"expires_in_hours": 721}),
+    ] {
+        expect_code(
+            create_invite(&app, &c.owner, room, &bad).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await;
+    }
+    let invite = expect_json(create_invite(&app, &c.owner, room, &json!({})).await, StatusCode::CREATED).await;
+    let code = invite["code"].as_str().unwrap().to_owned();
+    assert_eq!((invite["max_uses"].clone(), invite["expires_at"].clone()), (Value::Null, Value::Null));
+    let listed =
+        expect_json(app.get(&format!("/api/v1/rooms/{room}/invites"), Some(&c.admin.token)).await, StatusCode::OK)
+            .await;
+    assert_eq!(items(&listed)[0]["code"], code.as_str());
+    expect_code(
+        app.get(&format!("/api/v1/rooms/{room}/invites"), Some(&c.member.token)).await,
+        StatusCode::FORBIDDEN,
+        "not_a_moderator",
+    )
+    .await;
+
+    // A banned user cannot come back through an invite.
+    let outcast = app.new_user().await;
+    expect_status(ban(&app, &c.owner, room, &json!({"user_id": outcast.id})).await, StatusCode::CREATED).await;
+    let resp = app.post(&format!("/api/v1/invites/{code}/accept"), Some(&outcast.token), &json!({})).await;
+    expect_code(resp, StatusCode::FORBIDDEN, "banned").await;
+
+    // Deleted: stops working at once; a member cannot delete it.
+    let path = format!("/api/v1/rooms/{room}/invites/{code}");
+    expect_code(
+        app.request(Method::DELETE, &path, Some(&c.member.token), None).await,
+        StatusCode::FORBIDDEN,
+        "not_a_moderator",
+    )
+    .await;
+    expect_status(app.request(Method::DELETE, &path, Some(&c.admin.token), None).await, StatusCode::NO_CONTENT).await;
+    let late = app.new_user().await;
+    let resp = app.post(&format!("/api/v1/invites/{code}/accept"), Some(&late.token), &json!({})).await;
+    expect_code(resp, StatusCode::NOT_FOUND, "invite_not_found").await;
+    expect_code(
+        app.request(Method::DELETE, &path, Some(&c.admin.token), None).await,
+        StatusCode::NOT_FOUND,
+        "invite_not_found",
+    )
+    .await;
+    // The audit log names who made invites.
+    let page = expect_json(audit(&app, &c.owner, room, "").await, StatusCode::OK).await;
+    assert!(items(&page).iter().any(|e| e["action"] == "invite_created" && e["actor"]["id"] == c.owner.id), "{page}");
 }
