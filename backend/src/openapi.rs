@@ -26,7 +26,7 @@ gets 429 `rate_limited` with `Retry-After`.",
     paths(
         auth::register, auth::login, auth::refresh, auth::logout, auth::me,
         sessions::list, sessions::end, sessions::end_all,
-        accounts::update_me, accounts::change_password, accounts::search,
+        accounts::update_me, accounts::change_password, accounts::search, accounts::delete_me, accounts::export,
         tokens::create, tokens::list, tokens::revoke,
         rooms::create, rooms::list, rooms::get, rooms::join, rooms::leave, rooms::members, rooms::add_member,
         rooms::direct,

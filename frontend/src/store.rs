@@ -309,7 +309,7 @@ impl Store {
             list.retain(|u| u.id != user.id);
             if online {
                 list.push(user);
-                list.sort_by(|a, b| a.display_name.cmp(&b.display_name));
+                list.sort_by(|a, b| a.name().cmp(b.name()));
             }
         });
     }

@@ -9,11 +9,22 @@ use chrono::{DateTime, Utc};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: i64,
-    /// 3-32 characters of `[a-z0-9_.-]`, stored lowercased; unique.
+    /// 3-32 characters of `[a-z0-9_.-]`, stored lowercased; unique. `deleted-<id>` once deleted.
     pub username: String,
-    /// The name shown in the UI; the username when none was given.
-    pub display_name: String,
+    /// The name shown in the UI; the username when none was given; null once the account is deleted.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub display_name: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The account was deleted: its messages stay, under `deleted-<id>`.
+    #[serde(default)]
+    pub deleted: bool,
+}
+
+impl User {
+    /// The name to show: the display name, else the username.
+    pub fn name(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.username)
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -194,4 +205,29 @@ pub struct ChangePasswordRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserList {
     pub items: Vec<User>,
+}
+
+/// `DELETE /me`: the password again, to be sure.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeleteAccountRequest {
+    pub password: String,
+}
+
+/// `GET /me/export`: everything the service holds of the caller's, as JSON.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccountExport {
+    pub user: User,
+    pub rooms: Vec<crate::Room>,
+    pub memberships: Vec<ExportedMembership>,
+    /// Every message the caller wrote, by room and seq.
+    pub messages: Vec<crate::Message>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ExportedMembership {
+    pub room_id: i64,
+    pub member: crate::Member,
 }

@@ -157,11 +157,32 @@ export interface paths {
         get: operations["me"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete the caller's account. Its sessions and API tokens end at once on every node, its memberships
+         *     end, its messages stay under `deleted-<id>`, and its username stays taken for 30 days.
+         */
+        delete: operations["delete_me"];
         options?: never;
         head?: never;
         /** Change the caller's display name. Everyone in a room with them gets `user_updated`. */
         patch: operations["update_me"];
+        trace?: never;
+    };
+    "/api/v1/me/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Everything the service holds of the caller's: profile, rooms, memberships, every message they wrote. */
+        get: operations["export_me"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/me/password": {
@@ -635,6 +656,14 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description `GET /me/export`: everything the service holds of the caller's, as JSON. */
+        AccountExport: {
+            memberships: components["schemas"]["ExportedMembership"][];
+            /** @description Every message the caller wrote, by room and seq. */
+            messages: components["schemas"]["Message"][];
+            rooms: components["schemas"]["Room"][];
+            user: components["schemas"]["User"];
+        };
         /** @description An API token as listed: the secret is never shown again. */
         ApiToken: {
             /** Format: date-time */
@@ -750,9 +779,18 @@ export interface components {
             /** @description Send as `Authorization: Bearer <token>`. Shown only in this response. */
             token: string;
         };
+        /** @description `DELETE /me`: the password again, to be sure. */
+        DeleteAccountRequest: {
+            password: string;
+        };
         EditMessageRequest: {
             /** @description 1-4000 characters, not only white space. */
             body: string;
+        };
+        ExportedMembership: {
+            member: components["schemas"]["Member"];
+            /** Format: int64 */
+            room_id: number;
         };
         FieldError: {
             /** @description The field, as named in the request (`body` for the message text). */
@@ -1026,11 +1064,13 @@ export interface components {
         User: {
             /** Format: date-time */
             created_at: string;
-            /** @description The name shown in the UI; the username when none was given. */
-            display_name: string;
+            /** @description The account was deleted: its messages stay, under `deleted-<id>`. */
+            deleted?: boolean;
+            /** @description The name shown in the UI; the username when none was given; null once the account is deleted. */
+            display_name: string | null;
             /** Format: int64 */
             id: number;
-            /** @description 3-32 characters of `[a-z0-9_.-]`, stored lowercased; unique. */
+            /** @description 3-32 characters of `[a-z0-9_.-]`, stored lowercased; unique. `deleted-<id>` once deleted. */
             username: string;
         };
         /** @description `GET /users`: people to message or add. */
@@ -1703,6 +1743,94 @@ export interface operations {
             };
         };
     };
+    delete_me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeleteAccountRequest"];
+            };
+        };
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description `malformed_json`: the body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `invalid_credentials`: the password is wrong; `insufficient_scope`: API tokens cannot */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: a body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: a body declared as something other than JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields. `invalid_text`: U+0000 in any string, or a control character where none may be */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            /** @description `service_unavailable`: the database (or Redis) is down; retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     update_me: {
         parameters: {
             query?: never;
@@ -1772,6 +1900,56 @@ export interface operations {
             };
             /** @description `validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields. `invalid_text`: U+0000 in any string, or a control character where none may be */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            /** @description `service_unavailable`: the database (or Redis) is down; retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    export_me: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's data */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountExport"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `insufficient_scope`: API tokens cannot */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -15,11 +15,19 @@ pub struct UserRow {
     pub username: String,
     pub display_name: String,
     pub created_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
 }
 
 impl From<UserRow> for chat_api::User {
     fn from(u: UserRow) -> Self {
-        chat_api::User { id: u.id, username: u.username, display_name: u.display_name, created_at: utc(u.created_at) }
+        let deleted = u.deleted_at.is_some();
+        chat_api::User {
+            id: u.id,
+            username: u.username,
+            display_name: (!deleted).then_some(u.display_name),
+            created_at: utc(u.created_at),
+            deleted,
+        }
     }
 }
 

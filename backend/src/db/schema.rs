@@ -114,6 +114,14 @@ diesel::table! {
         display_name -> Text,
         password_hash -> Text,
         created_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    reserved_usernames (username) {
+        username -> Text,
+        until -> Timestamp,
     }
 }
 
@@ -127,6 +135,7 @@ diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(rooms -> users (created_by));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    reserved_usernames,
     room_invites,
     room_audit,
     room_bans,

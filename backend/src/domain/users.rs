@@ -4,7 +4,7 @@ use chat_api::{FieldError, RegisterRequest};
 use diesel::prelude::*;
 
 use crate::db::models::{NewUser, UserRow};
-use crate::db::schema::{room_members, users};
+use crate::db::schema::{api_tokens, messages, reserved_usernames, room_members, users};
 use crate::db::{DbConnection, now};
 use crate::error::ApiError;
 
@@ -66,6 +66,16 @@ impl Registration {
 
 /// Stores a new user; 409 `username_taken` when the name exists in any case.
 pub fn create(conn: &mut DbConnection, reg: &Registration, password_hash: &str) -> Result<UserRow, ApiError> {
+    // The name of an account deleted less than 30 days ago is not free yet.
+    let reserved: Option<String> = reserved_usernames::table
+        .find(reg.username.as_str())
+        .filter(reserved_usernames::until.gt(now()))
+        .select(reserved_usernames::username)
+        .first(conn)
+        .optional()?;
+    if reserved.is_some() {
+        return Err(ApiError::conflict("username_taken", "This username is taken."));
+    }
     let new =
         NewUser { username: reg.username.as_str(), display_name: &reg.display_name, password_hash, created_at: now() };
     let id: i64 =
@@ -78,6 +88,7 @@ pub fn create(conn: &mut DbConnection, reg: &Registration, password_hash: &str) 
         username: new.username.to_owned(),
         display_name: new.display_name.to_owned(),
         created_at: new.created_at,
+        deleted_at: None,
     })
 }
 
@@ -180,12 +191,85 @@ pub fn search(conn: &mut DbConnection, prefix: &str, limit: i64) -> Result<Vec<c
         .collect();
     let pattern = format!("{escaped}%");
     let rows: Vec<UserRow> = users::table
+        .filter(users::deleted_at.is_null())
         .filter(users::username.like(&pattern).escape('\\').or(lower(users::display_name).like(&pattern).escape('\\')))
         .order(users::username.asc())
         .limit(limit)
         .select(UserRow::as_select())
         .load(conn)?;
     Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// How long a deleted account's username stays taken.
+const USERNAME_HELD_DAYS: i64 = 30;
+
+/// What deleting an account ended, for the events that tell every node.
+pub struct Deleted {
+    pub sessions: Vec<String>,
+    pub api_tokens: Vec<i64>,
+    pub rooms: Vec<crate::events::Event>,
+}
+
+/// `DELETE /me`: the account is gone (CONTRACT-2 "Accounts"). Its memberships end (an owner hands each
+/// room on), its sessions and API tokens end, its username stays taken for 30 days, and the row stays,
+/// renamed `deleted-<id>`, so that its messages keep their author. The password was checked by the caller.
+pub fn delete(conn: &mut DbConnection, user_id: i64) -> Result<Deleted, ApiError> {
+    let user = find(conn, user_id)?;
+    let rooms: Vec<i64> =
+        room_members::table.filter(room_members::user_id.eq(user_id)).select(room_members::room_id).load(conn)?;
+    let mut events = Vec::new();
+    for room_id in rooms {
+        events.extend(crate::domain::rooms::leave(conn, room_id, user_id)?);
+    }
+    let sessions = crate::domain::sessions::end_all(conn, user_id, None)?;
+    let api_tokens: Vec<i64> = diesel::update(api_tokens::table)
+        .filter(api_tokens::user_id.eq(user_id))
+        .filter(api_tokens::revoked_at.is_null())
+        .set(api_tokens::revoked_at.eq(now()))
+        .returning(api_tokens::id)
+        .get_results(conn)?;
+    let until = now() + chrono::Duration::days(USERNAME_HELD_DAYS);
+    diesel::delete(reserved_usernames::table.find(&user.username)).execute(conn)?;
+    diesel::insert_into(reserved_usernames::table)
+        .values((reserved_usernames::username.eq(&user.username), reserved_usernames::until.eq(until)))
+        .execute(conn)?;
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::username.eq(format!("deleted-{user_id}")),
+            users::display_name.eq(""),
+            // No password verifies against this: nobody signs in to the account again.
+            users::password_hash.eq("!"),
+            users::deleted_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(Deleted { sessions, api_tokens, rooms: events })
+}
+
+/// `GET /me/export`: the caller's profile, rooms, memberships and every message they wrote.
+pub fn export(conn: &mut DbConnection, user_id: i64) -> Result<chat_api::AccountExport, ApiError> {
+    use crate::db::models::{MemberRow, MessageRow};
+    let user = find(conn, user_id)?;
+    let memberships: Vec<MemberRow> =
+        room_members::table.filter(room_members::user_id.eq(user_id)).select(MemberRow::as_select()).load(conn)?;
+    let rows = crate::db::schema::rooms::table
+        .filter(crate::db::schema::rooms::id.eq_any(memberships.iter().map(|m| m.room_id)))
+        .select(crate::db::models::RoomRow::as_select())
+        .load(conn)?;
+    let rooms = crate::domain::rooms::views(conn, rows, user_id)?;
+    let written: Vec<MessageRow> = messages::table
+        .filter(messages::author_id.eq(user_id))
+        .order((messages::room_id.asc(), messages::seq.asc()))
+        .select(MessageRow::as_select())
+        .load(conn)?;
+    let messages = written.into_iter().map(|m| m.with_author(user.clone())).collect();
+    let memberships = memberships
+        .into_iter()
+        .map(|m| chat_api::ExportedMembership {
+            room_id: m.room_id,
+            member: crate::domain::rooms::member(m, user.clone()),
+        })
+        .collect();
+    Ok(chat_api::AccountExport { user: user.into(), rooms, memberships, messages })
 }
 
 #[cfg(test)]

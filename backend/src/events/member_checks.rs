@@ -68,7 +68,8 @@ mod tests {
     use super::*;
 
     fn user(id: i64) -> UserRow {
-        UserRow { id, username: format!("u{id}"), display_name: format!("U{id}"), created_at: crate::db::now() }
+        let created_at = crate::db::now();
+        UserRow { id, username: format!("u{id}"), display_name: format!("U{id}"), created_at, deleted_at: None }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! they find each other (CONTRACT-2 "Accounts").
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use chat_api::{ChangePasswordRequest, Problem, UpdateMeRequest, User, UserList};
+use chat_api::{AccountExport, ChangePasswordRequest, DeleteAccountRequest, Problem, UpdateMeRequest, User, UserList};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -19,7 +19,9 @@ use crate::state::State;
 const MAX_FOUND: i64 = 20;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/me/password").post(change_password)).service(web::resource("/users").get(search));
+    cfg.service(web::resource("/me/password").post(change_password))
+        .service(web::resource("/me/export").get(export))
+        .service(web::resource("/users").get(search));
 }
 
 /// Change the caller's display name. Everyone in a room with them gets `user_updated`.
@@ -67,17 +69,8 @@ pub async fn change_password(
         return Err(ApiError::invalid("new_password", "must be 8 to 128 characters"));
     }
     let user_id = caller.user_id;
-    let user = state.db.read(move |conn| users::find(conn, user_id)).await?;
-    // Guessing the current password here counts like guessing it at login.
-    state.limits.enforce(&req, Limit::LoginPerUsername, &user.username).await?;
-    let stored = state.db.read(move |conn| users::password_hash(conn, user_id)).await?;
-    let hash = hashing(move || {
-        if !verify_password(&stored, &current_password) {
-            return Err(ApiError::forbidden("invalid_credentials", "The current password is wrong."));
-        }
-        hash_password(&new_password)
-    })
-    .await??;
+    check_password(&state, &req, user_id, current_password).await?;
+    let hash = hashing(move || hash_password(&new_password)).await??;
     let keep = caller.session.clone();
     let ended = state
         .db
@@ -90,6 +83,60 @@ pub async fn change_password(
         state.realtime.broker.publish(Event::SessionEnded { session }).await;
     }
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Checks the caller's password (guesses count like login attempts); 403 `invalid_credentials` when wrong.
+async fn check_password(state: &State, req: &HttpRequest, user_id: i64, password: String) -> Result<(), ApiError> {
+    let user = state.db.read(move |conn| users::find(conn, user_id)).await?;
+    state.limits.enforce(req, Limit::LoginPerUsername, &user.username).await?;
+    let stored = state.db.read(move |conn| users::password_hash(conn, user_id)).await?;
+    if hashing(move || verify_password(&stored, &password)).await? {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("invalid_credentials", "The password is wrong."))
+    }
+}
+
+/// Delete the caller's account. Its sessions and API tokens end at once on every node, its memberships
+/// end, its messages stay under `deleted-<id>`, and its username stays taken for 30 days.
+#[utoipa::path(delete, path = "/api/v1/me", tag = "auth", operation_id = "delete_me",
+    request_body = DeleteAccountRequest,
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`invalid_credentials`: the password is wrong; `insufficient_scope`: API tokens cannot", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete_me(
+    state: State,
+    caller: Caller,
+    req: HttpRequest,
+    body: JsonBody<DeleteAccountRequest>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require_session()?;
+    let user_id = caller.user_id;
+    check_password(&state, &req, user_id, body.into_inner().password).await?;
+    let delete = move |conn: &mut _| {
+        let deleted = users::delete(conn, user_id)?;
+        let mut events = deleted.rooms;
+        events.extend(deleted.sessions.into_iter().map(|session| Event::SessionEnded { session }));
+        events.extend(deleted.api_tokens.into_iter().map(|token_id| Event::TokenRevoked { token_id }));
+        Ok(((), events))
+    };
+    state.writer.commit(delete).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Everything the service holds of the caller's: profile, rooms, memberships, every message they wrote.
+#[utoipa::path(get, path = "/api/v1/me/export", tag = "auth", operation_id = "export_me",
+    responses(
+        (status = 200, description = "The caller's data", body = AccountExport),
+        (status = 403, description = "`insufficient_scope`: API tokens cannot", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn export(state: State, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require_session()?;
+    let data = state.db.read(move |conn| users::export(conn, caller.user_id)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Content-Disposition", "attachment; filename=\"chat-export.json\""))
+        .json(data))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

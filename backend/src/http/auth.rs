@@ -19,7 +19,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/auth/login").post(login))
         .service(web::resource("/auth/refresh").post(refresh))
         .service(web::resource("/auth/logout").post(logout))
-        .service(web::resource("/me").get(me).patch(super::accounts::update_me));
+        .service(web::resource("/me").get(me).patch(super::accounts::update_me).delete(super::accounts::delete_me));
 }
 
 /// Create an account and start a session.

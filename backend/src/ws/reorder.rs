@@ -109,8 +109,9 @@ mod tests {
             author: chat_api::User {
                 id: 1,
                 username: "ann".into(),
-                display_name: "Ann".into(),
+                display_name: Some("Ann".into()),
                 created_at: chrono::Utc::now(),
+                deleted: false,
             },
             body: format!("m{seq}"),
             client_id: None,

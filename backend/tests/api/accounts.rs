@@ -9,7 +9,12 @@ use backend::config::{Config, Rate};
 
 use crate::helpers::{TestApp, expect_json, expect_problem, expect_status, items, percent_encode};
 
-db_tests!(a_display_name_change_reaches_everyone_in_a_room_with_them, a_password_change_ends_every_other_session);
+db_tests!(
+    a_display_name_change_reaches_everyone_in_a_room_with_them,
+    a_password_change_ends_every_other_session,
+    a_deleted_account_is_gone_but_its_conversations_stay_readable,
+    an_export_holds_what_the_caller_wrote_and_where,
+);
 
 db_tests_configured!(
     lookups_limited_registrations_not =>
@@ -166,4 +171,83 @@ async fn finding_people_is_rate_limited(app: TestApp) {
     assert_eq!(expect_problem(refused, StatusCode::TOO_MANY_REQUESTS).await["code"], "rate_limited");
     // Per user: Bob is not held back by Alice's searches.
     expect_status(find(&app, &bob.token, "q=a").await, StatusCode::OK).await;
+}
+
+async fn a_deleted_account_is_gone_but_its_conversations_stay_readable(app: TestApp) {
+    let (alice, bob) = (app.new_user().await, app.new_user().await);
+    let room = app.room_id(&alice, "public").await;
+    expect_status(app.join_room(&bob.token, room).await, StatusCode::OK).await;
+    app.send(&alice, room, "remember me").await;
+    let bot = app.api_token(&alice, &["messages:write"]).await;
+    let other = expect_json(app.login(&alice.username, &alice.password).await, StatusCode::OK).await;
+    let mut alice_ws = app.ws(other["access_token"].as_str().unwrap()).await;
+    let mut bob_ws = app.ws(&bob.token).await;
+    bob_ws.subscribe(room, None).await;
+
+    let wrong =
+        app.request(Method::DELETE, "/api/v1/me", Some(&alice.token), Some(&json!({"password": "not it"}))).await;
+    assert_eq!(expect_problem(wrong, StatusCode::FORBIDDEN).await["code"], "invalid_credentials");
+    let done =
+        app.request(Method::DELETE, "/api/v1/me", Some(&alice.token), Some(&json!({"password": alice.password}))).await;
+    expect_status(done, StatusCode::NO_CONTENT).await;
+
+    // Every credential ends at once: sessions, sockets, API tokens; the password no longer signs in.
+    expect_problem(app.me(&alice.token).await, StatusCode::UNAUTHORIZED).await;
+    expect_problem(app.me(bot["token"].as_str().unwrap()).await, StatusCode::UNAUTHORIZED).await;
+    let (_, code) = alice_ws.read_to_close(Duration::from_secs(5)).await;
+    assert_eq!(code, Some(4001));
+    expect_problem(app.login(&alice.username, &alice.password).await, StatusCode::UNAUTHORIZED).await;
+    // Her room passed to Bob, who saw her leave; her message stays, under a name nobody can take.
+    let left = bob_ws.expect("member_left").await;
+    assert_eq!(left["user"]["id"], alice.id, "{left}");
+    let members = expect_json(app.members(&bob.token, room).await, StatusCode::OK).await;
+    let roles: Vec<(i64, String)> = items(&members)
+        .iter()
+        .map(|m| (m["user"]["id"].as_i64().unwrap(), m["role"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(roles, [(bob.id, "owner".to_owned())]);
+    let history = expect_json(app.history(&bob.token, room, "").await, StatusCode::OK).await;
+    let author = &items(&history)[0]["author"];
+    assert_eq!(
+        (author["id"].as_i64(), author["username"].clone(), author["display_name"].clone(), author["deleted"].clone()),
+        (Some(alice.id), json!(format!("deleted-{}", alice.id)), Value::Null, json!(true))
+    );
+    assert_eq!(items(&history)[0]["body"], "remember me");
+    // Her name stays taken (30 days), and she is not found any more.
+    let again = app.register(&json!({"username": alice.username, "password": "long enough pw"})).await;
+    assert_eq!(expect_problem(again, StatusCode::CONFLICT).await["code"], "username_taken");
+    let found =
+        expect_json(app.get(&format!("/api/v1/users?q={}", alice.username), Some(&bob.token)).await, StatusCode::OK)
+            .await;
+    assert!(items(&found).is_empty(), "{found}");
+    let found = expect_json(app.get("/api/v1/users?q=deleted-", Some(&bob.token)).await, StatusCode::OK).await;
+    assert!(items(&found).is_empty(), "{found}");
+    // Everyone else shows as not deleted.
+    assert_eq!(expect_json(app.me(&bob.token).await, StatusCode::OK).await["deleted"], false);
+}
+
+async fn an_export_holds_what_the_caller_wrote_and_where(app: TestApp) {
+    let (alice, bob) = (app.new_user().await, app.new_user().await);
+    let room = app.room_id(&alice, "public").await;
+    expect_status(app.join_room(&bob.token, room).await, StatusCode::OK).await;
+    app.send(&alice, room, "mine").await;
+    app.send(&bob, room, "not hers").await;
+    app.send(&alice, room, "mine too").await;
+    let resp = app.get("/api/v1/me/export", Some(&alice.token)).await;
+    let disposition =
+        resp.headers().get("content-disposition").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    let data = expect_json(resp, StatusCode::OK).await;
+    assert_eq!(data["user"]["id"], alice.id);
+    let bodies: Vec<&str> = data["messages"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, ["mine", "mine too"]);
+    assert_eq!(data["rooms"][0]["id"], room);
+    assert_eq!(
+        (data["memberships"][0]["room_id"].as_i64(), data["memberships"][0]["member"]["role"].as_str()),
+        (Some(room), Some("owner"))
+    );
+    let bot = app.api_token(&alice, &["rooms:read", "messages:read"]).await;
+    let refused =
+        expect_problem(app.get("/api/v1/me/export", bot["token"].as_str()).await, StatusCode::FORBIDDEN).await;
+    assert_eq!(refused["code"], "insufficient_scope");
 }

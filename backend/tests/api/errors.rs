@@ -40,7 +40,7 @@ async fn wrong_method_is_405_with_allow(app: TestApp) {
         (reqwest::Method::DELETE, "/api/v1/rooms", "GET, POST"),
         (reqwest::Method::PUT, "/api/v1/rooms/1/messages/1", "PATCH, DELETE"),
         (reqwest::Method::POST, "/healthz", "GET"),
-        (reqwest::Method::TRACE, "/api/v1/me", "GET, PATCH"),
+        (reqwest::Method::TRACE, "/api/v1/me", "GET, PATCH, DELETE"),
     ] {
         let resp = app.request(method.clone(), path, Some(&user.token), None).await;
         let header = resp.headers().get("allow").and_then(|v| v.to_str().ok()).map(str::to_owned);

@@ -182,7 +182,7 @@ fn MessageRow(row: Row, room_id: Memo<i64>) -> impl IntoView {
     let editing = RwSignal::new(false);
     let seq = message.seq;
     let deleted = message.deleted;
-    let author = message.author.display_name.clone();
+    let author = message.author.name().to_owned();
     let (stamp, title, time) =
         (message.created_at.to_rfc3339(), full_time(&message.created_at), time_of_day(&message.created_at));
     view! {

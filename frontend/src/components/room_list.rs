@@ -42,7 +42,7 @@ pub fn RoomList() -> impl IntoView {
     view! {
         <nav class="sidebar" aria-label="Rooms">
             <header class="me">
-                <span class="me-name">{move || session.user().map(|u| u.display_name)}</span>
+                <span class="me-name">{move || session.user().map(|u| u.name().to_owned())}</span>
                 <button type="button" class="link" on:click=log_out>"Log out"</button>
             </header>
             <div class="actions" role="group" aria-label="Room actions">
@@ -84,7 +84,7 @@ fn RoomItem(room: Room) -> impl IntoView {
     let active = move || store.open_room.get() == Some(id);
     let preview = room.last_message.as_ref().map(|m| {
         let text = if m.deleted { "message deleted".to_string() } else { m.body.chars().take(80).collect() };
-        format!("{}: {}", m.author.display_name, text)
+        format!("{}: {}", m.author.name(), text)
     });
     let unread = room.unread_count;
     let icon = match (room.kind, room.visibility) {

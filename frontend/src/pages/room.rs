@@ -108,7 +108,7 @@ fn OnlineList(room_id: Memo<i64>) -> impl IntoView {
         <div class="online" aria-label="Online now">
             <span class="online-count">{move || format!("{} online", online().len())}</span>
             <span class="online-names">
-                {move || online().into_iter().map(|u| u.display_name).collect::<Vec<_>>().join(", ")}
+                {move || online().iter().map(|u| u.name().to_owned()).collect::<Vec<_>>().join(", ")}
             </span>
         </div>
     }
@@ -122,7 +122,7 @@ fn TypingLine(room_id: Memo<i64>) -> impl IntoView {
         clock.0.track();
         let names: Vec<String> = store
             .typing
-            .with(|t| t.get(&room_id.get()).map(|l| l.iter().map(|ty| ty.user.display_name.clone()).collect()))
+            .with(|t| t.get(&room_id.get()).map(|l| l.iter().map(|ty| ty.user.name().to_owned()).collect()))
             .unwrap_or_default();
         match names.len() {
             0 => String::new(),

@@ -1,0 +1,2 @@
+DROP TABLE reserved_usernames;
+ALTER TABLE users DROP COLUMN deleted_at;
