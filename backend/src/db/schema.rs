@@ -119,6 +119,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    user_blocks (blocker_id, blocked_id) {
+        blocker_id -> Int8,
+        blocked_id -> Int8,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     reserved_usernames (username) {
         username -> Text,
         until -> Timestamp,
@@ -135,6 +143,7 @@ diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(rooms -> users (created_by));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    user_blocks,
     reserved_usernames,
     room_invites,
     room_audit,

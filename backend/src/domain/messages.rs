@@ -92,6 +92,9 @@ pub fn prepare(conn: &mut DbConnection, room_id: i64, author: i64) -> Result<Use
     let (room, membership, user) = found.ok_or_else(|| domain::rooms::room_not_found(room_id))?;
     let visible = domain::rooms::VisibleRoom::check(room, membership)?;
     domain::moderation::refuse_muted(visible.require_member()?)?;
+    if visible.room.is_direct() {
+        domain::blocks::refuse_blocked_in_direct(conn, room_id, author)?;
+    }
     Ok(user)
 }
 

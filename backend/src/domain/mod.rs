@@ -2,6 +2,7 @@
 //! so the same function serves REST and the WebSocket, and each can be read on its own.
 
 pub mod api_tokens;
+pub mod blocks;
 pub mod credentials;
 pub mod invites;
 pub mod messages;

@@ -276,6 +276,10 @@ pub fn direct(conn: &mut DbConnection, me: i64, username: &str) -> Result<Room, 
     if other.id == me {
         return Err(ApiError::invalid("username", "a direct room needs another person"));
     }
+    // Someone who blocked the caller is nobody to them here.
+    if domain::blocks::has_blocked(conn, other.id, me)? {
+        return Err(ApiError::not_found("user_not_found", format!("No user is named {:?}.", username.trim())));
+    }
     let key = format!("{}:{}", me.min(other.id), me.max(other.id));
     let room = match find_direct(conn, &key)? {
         Some(room) => room,

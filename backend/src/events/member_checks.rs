@@ -52,6 +52,11 @@ impl MemberChecks {
         checks.passed.insert((room_id, author.id), (now, author));
     }
 
+    /// Forgets every check of a user (blocked by someone: their sends into direct rooms are checked again).
+    pub fn forget_user(&self, user_id: i64) {
+        self.lock().passed.retain(|(_, user), _| *user != user_id);
+    }
+
     /// Forgets every check of a room (deleted).
     pub fn forget_room(&self, room_id: i64) {
         self.lock().passed.retain(|(room, _), _| *room != room_id);

@@ -30,6 +30,13 @@ pub enum Event {
     Typing {
         room_id: i64,
         user: User,
+        /// The room's members who blocked the typist: they do not see it.
+        #[serde(default)]
+        blocked_by: Vec<i64>,
+    },
+    /// Someone was blocked: every node checks their next send (into a direct room) again.
+    Blocked {
+        blocked: i64,
     },
     PresenceChanged {
         room_id: i64,

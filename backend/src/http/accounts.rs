@@ -2,7 +2,10 @@
 //! they find each other (CONTRACT-2 "Accounts").
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use chat_api::{AccountExport, ChangePasswordRequest, DeleteAccountRequest, Problem, UpdateMeRequest, User, UserList};
+use chat_api::{
+    AccountExport, ChangePasswordRequest, DeleteAccountRequest, Problem, UpdateMeRequest, User, UserList,
+    UsernameRequest,
+};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -10,7 +13,7 @@ use super::json::JsonBody;
 use super::rate_limit::Limit;
 use crate::caller::Caller;
 use crate::domain::credentials::{hash_password, hashing, verify_password};
-use crate::domain::{sessions, users};
+use crate::domain::{blocks, sessions, users};
 use crate::error::ApiError;
 use crate::events::Event;
 use crate::state::State;
@@ -20,6 +23,8 @@ const MAX_FOUND: i64 = 20;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/me/password").post(change_password))
+        .service(web::resource("/me/blocks").post(block).get(blocked))
+        .service(web::resource("/me/blocks/{user_id}").delete(unblock))
         .service(web::resource("/me/export").get(export))
         .service(web::resource("/users").get(search));
 }
@@ -177,4 +182,51 @@ pub async fn search(
     state.limits.enforce(&req, Limit::Lookups, &caller.user_id.to_string()).await?;
     let items = state.db.read(move |conn| users::search(conn, &q, limit)).await?;
     Ok(web::Json(UserList { items }))
+}
+
+/// Block someone: they cannot open a direct room with the caller nor send into one, and the caller no
+/// longer sees them typing.
+#[utoipa::path(post, path = "/api/v1/me/blocks", tag = "auth", operation_id = "block_user",
+    request_body = UsernameRequest,
+    responses(
+        (status = 201, description = "Blocked (or was): the user", body = User),
+        (status = 403, description = "`insufficient_scope`: API tokens cannot", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`user_not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn block(state: State, caller: Caller, body: JsonBody<UsernameRequest>) -> Result<HttpResponse, ApiError> {
+    caller.require_session()?;
+    let username = body.into_inner().username;
+    let block = move |conn: &mut _| {
+        let user = blocks::block(conn, caller.user_id, &username)?;
+        let blocked = user.id;
+        Ok((user, vec![Event::Blocked { blocked }]))
+    };
+    Ok(HttpResponse::Created().json(state.writer.commit(block).await?))
+}
+
+/// The people the caller blocked, the most recent first.
+#[utoipa::path(get, path = "/api/v1/me/blocks", tag = "auth", operation_id = "list_blocks",
+    responses(
+        (status = 200, description = "The most recent first", body = UserList),
+        (status = 403, description = "`insufficient_scope`: API tokens cannot", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn blocked(state: State, caller: Caller) -> Result<web::Json<UserList>, ApiError> {
+    caller.require_session()?;
+    let items = state.db.read(move |conn| blocks::list(conn, caller.user_id)).await?;
+    Ok(web::Json(UserList { items }))
+}
+
+/// Unblock someone.
+#[utoipa::path(delete, path = "/api/v1/me/blocks/{user_id}", tag = "auth", operation_id = "unblock_user",
+    params(("user_id" = i64, Path, description = "The blocked user's id")),
+    responses(
+        (status = 204, description = "Unblocked"),
+        (status = 403, description = "`insufficient_scope`: API tokens cannot", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`block_not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn unblock(state: State, caller: Caller, path: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    caller.require_session()?;
+    let blocked = path.into_inner();
+    state.db.write(move |conn| blocks::unblock(conn, caller.user_id, blocked)).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -242,15 +242,15 @@ impl RoomHub {
 
     fn to_room_message(&self, message: Message) {
         let (room_id, seq, created_at) = (message.room_id, message.seq, message.created_at);
-        self.to_room(room_id, Some((seq, created_at)), None, &ServerFrame::Message { message });
+        self.to_room(room_id, Some((seq, created_at)), &[], &ServerFrame::Message { message });
     }
 
-    /// Serialises `frame` once and queues it for the room's sessions, except `except_user`'s.
+    /// Serialises `frame` once and queues it for the room's sessions, except those of the users in `except`.
     fn to_room(
         &self,
         room_id: i64,
         new_message: Option<(i64, chrono::DateTime<chrono::Utc>)>,
-        except_user: Option<i64>,
+        except: &[i64],
         frame: &ServerFrame,
     ) {
         let (seq, created_at) = (new_message.map(|m| m.0), new_message.map(|m| m.1));
@@ -260,7 +260,7 @@ impl RoomHub {
         let Some(members) = state.rooms.get(&room_id) else { return };
         for id in members {
             let Some(session) = state.sessions.get(id) else { continue };
-            if except_user == Some(session.user_id) {
+            if except.contains(&session.user_id) {
                 continue;
             }
             let item = Outbound::Room(Arc::clone(&shared));
@@ -378,22 +378,25 @@ impl Sink for RoomHub {
                 }
             }
             Event::MessageUpdated { message } => {
-                self.to_room(message.room_id, None, None, &ServerFrame::MessageUpdated { message: message.clone() });
+                self.to_room(message.room_id, None, &[], &ServerFrame::MessageUpdated { message: message.clone() });
             }
             Event::MessageDeleted { room_id, seq } => {
-                self.to_room(*room_id, None, None, &ServerFrame::MessageDeleted { room_id: *room_id, seq: *seq });
+                self.to_room(*room_id, None, &[], &ServerFrame::MessageDeleted { room_id: *room_id, seq: *seq });
             }
-            Event::Typing { room_id, user } => {
+            Event::Typing { room_id, user, blocked_by } => {
                 let frame = ServerFrame::Typing { room_id: *room_id, user: user.clone() };
-                self.to_room(*room_id, None, Some(user.id), &frame);
+                // Not to the typist, nor to those who blocked them.
+                let except: Vec<i64> = std::iter::once(user.id).chain(blocked_by.iter().copied()).collect();
+                self.to_room(*room_id, None, &except, &frame);
             }
+            Event::Blocked { blocked } => self.member_checks.forget_user(*blocked),
             Event::PresenceChanged { room_id, user, online } => {
                 // Not to the user it is about: their own sockets know they are there.
                 let frame = ServerFrame::PresenceChanged { room_id: *room_id, user: user.clone(), online: *online };
-                self.to_room(*room_id, None, Some(user.id), &frame);
+                self.to_room(*room_id, None, &[user.id], &frame);
             }
             Event::RoomUpdated { room } => {
-                self.to_room(room.id, None, None, &ServerFrame::RoomUpdated { room: room.clone() });
+                self.to_room(room.id, None, &[], &ServerFrame::RoomUpdated { room: room.clone() });
             }
             Event::RoomDeleted { room_id } => {
                 self.member_checks.forget_room(*room_id);
@@ -404,18 +407,18 @@ impl Sink for RoomHub {
             }
             Event::MemberJoined { room_id, member } => {
                 let frame = ServerFrame::MemberJoined { room_id: *room_id, member: member.clone() };
-                self.to_room(*room_id, None, None, &frame);
+                self.to_room(*room_id, None, &[], &frame);
             }
             Event::MemberUpdated { room_id, member } => {
                 self.member_checks.forget(*room_id, member.user.id);
                 let frame = ServerFrame::MemberUpdated { room_id: *room_id, member: member.clone() };
-                self.to_room(*room_id, None, None, &frame);
+                self.to_room(*room_id, None, &[], &frame);
             }
             Event::MemberLeft { room_id, user, reason } => {
                 self.member_checks.forget(*room_id, user.id);
                 self.end_subscriptions(*room_id, user.id, reason.unsubscribe_reason());
                 let frame = ServerFrame::MemberLeft { room_id: *room_id, user: user.clone(), reason: *reason };
-                self.to_room(*room_id, None, None, &frame);
+                self.to_room(*room_id, None, &[], &frame);
             }
             Event::TokenRevoked { token_id } => {
                 for session in self.state().sessions.values().filter(|s| s.api_token_id == Some(*token_id)) {

@@ -22,7 +22,7 @@ use super::hub::{CloseOrder, ConnectionId, Outbound, RoomFrame, encode};
 use super::protocol::{self, Rejected};
 use crate::caller::Caller;
 use crate::domain::messages::{self, DedupKeys, MessageBody, Window};
-use crate::domain::rooms;
+use crate::domain::{blocks, rooms};
 use crate::error::ApiError;
 use crate::events::Event;
 use crate::state::State;
@@ -469,7 +469,13 @@ impl Session {
             return Ok(Err(e));
         }
         if self.state.realtime.hub.typing_allowed(room_id, self.user.id, std::time::Instant::now()) {
-            self.state.realtime.broker.publish(Event::Typing { room_id, user: self.user.clone() }).await;
+            // Read at most once per 3 s per user and room (the throttle above).
+            let user_id = self.user.id;
+            let blocked_by = match self.state.db.read(move |c| blocks::blockers_in(c, room_id, user_id)).await {
+                Ok(blockers) => blockers,
+                Err(e) => return Ok(Err(e)),
+            };
+            self.state.realtime.broker.publish(Event::Typing { room_id, user: self.user.clone(), blocked_by }).await;
         }
         Ok(Ok(()))
     }

@@ -14,6 +14,7 @@ db_tests!(
     a_password_change_ends_every_other_session,
     a_deleted_account_is_gone_but_its_conversations_stay_readable,
     an_export_holds_what_the_caller_wrote_and_where,
+    a_blocked_user_cannot_reach_the_blocker,
 );
 
 db_tests_configured!(
@@ -250,4 +251,59 @@ async fn an_export_holds_what_the_caller_wrote_and_where(app: TestApp) {
     let refused =
         expect_problem(app.get("/api/v1/me/export", bot["token"].as_str()).await, StatusCode::FORBIDDEN).await;
     assert_eq!(refused["code"], "insufficient_scope");
+}
+
+async fn a_blocked_user_cannot_reach_the_blocker(app: TestApp) {
+    let (alice, bob, carol) = (app.new_user().await, app.new_user().await, app.new_user().await);
+    // A direct room exists already, and a shared public room.
+    let direct = expect_json(app.direct(&bob.token, &alice.username).await, StatusCode::OK).await;
+    let direct_id = direct["id"].as_i64().unwrap();
+    app.send(&bob, direct_id, "hello before").await;
+    let shared = app.room_id(&carol, "public").await;
+    for user in [&alice, &bob] {
+        expect_status(app.join_room(&user.token, shared).await, StatusCode::OK).await;
+    }
+    let mut alice_ws = app.ws(&alice.token).await;
+    alice_ws.subscribe(shared, None).await;
+    let mut carol_ws = app.ws(&carol.token).await;
+    carol_ws.subscribe(shared, None).await;
+    let mut bob_ws = app.ws(&bob.token).await;
+    bob_ws.subscribe(shared, None).await;
+
+    let blocked = expect_json(
+        app.post("/api/v1/me/blocks", Some(&alice.token), &json!({"username": bob.username})).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(blocked["id"], bob.id);
+    let again = app.post("/api/v1/me/blocks", Some(&alice.token), &json!({"username": bob.username})).await;
+    expect_status(again, StatusCode::CREATED).await;
+    let me = app.post("/api/v1/me/blocks", Some(&alice.token), &json!({"username": alice.username})).await;
+    assert_eq!(expect_problem(me, StatusCode::UNPROCESSABLE_ENTITY).await["code"], "validation_failed");
+    let listed = expect_json(app.get("/api/v1/me/blocks", Some(&alice.token)).await, StatusCode::OK).await;
+    assert_eq!(items(&listed).len(), 1);
+
+    // Bob cannot send into their direct room (REST or socket), nor open it again; Alice still can.
+    let refused = app.post_message(&bob.token, direct_id, &json!({"body": "are you there?"})).await;
+    assert_eq!(expect_problem(refused, StatusCode::FORBIDDEN).await["code"], "blocked");
+    bob_ws.send(json!({"type": "send", "room_id": direct_id, "body": "hi", "client_id": "b-1"})).await;
+    let frame = bob_ws.expect("error").await;
+    assert_eq!(frame["code"], "blocked", "{frame}");
+    let reopen = app.direct(&bob.token, &alice.username).await;
+    assert_eq!(expect_problem(reopen, StatusCode::NOT_FOUND).await["code"], "user_not_found");
+    expect_status(app.post_message(&alice.token, direct_id, &json!({"body": "I can"})).await, StatusCode::CREATED)
+        .await;
+
+    // In a shared room, Bob's typing reaches Carol but not Alice; his messages still reach both.
+    bob_ws.send(json!({"type": "typing", "room_id": shared})).await;
+    let typing = carol_ws.expect("typing").await;
+    assert_eq!(typing["user"]["id"], bob.id);
+    alice_ws.expect_silence(Duration::from_millis(400), "Bob's typing", |f| f["type"] == "typing").await;
+
+    // Unblocked: everything works again.
+    let path = format!("/api/v1/me/blocks/{}", bob.id);
+    expect_status(app.request(Method::DELETE, &path, Some(&alice.token), None).await, StatusCode::NO_CONTENT).await;
+    let gone = app.request(Method::DELETE, &path, Some(&alice.token), None).await;
+    assert_eq!(expect_problem(gone, StatusCode::NOT_FOUND).await["code"], "block_not_found");
+    expect_status(app.post_message(&bob.token, direct_id, &json!({"body": "thanks"})).await, StatusCode::CREATED).await;
 }
