@@ -172,6 +172,27 @@ describe('two people chat', () => {
     const history = await server.api('GET', `/rooms/${room.id}/messages`, { token: bob.token });
     assert.deepEqual(history.items.map((m) => m.body), ['are you there?']);
   });
+
+  test('a renamed room shows its new name; a member removed sees the room close and why', async () => {
+    const a = await server.api('POST', '/auth/login', { body: { username: alice.username, password: alice.password } });
+    const token = a.access_token;
+    const room = await server.api('POST', '/rooms', { token, body: { name: 'moderated', visibility: 'private' } });
+    await server.api('POST', `/rooms/${room.id}/members`, { token, body: { username: bob.username } });
+    await pageB.goto(`${server.url}/rooms/${room.id}`);
+    await pageB.locator('#room-title', { hasText: 'moderated' }).waitFor();
+    // Subscribed (the presence it answers with is on screen): live changes reach this page from now on.
+    await pageB.locator('.online-count', { hasText: '1 online' }).waitFor();
+
+    await server.api('PATCH', `/rooms/${room.id}`, { token, body: { name: 'moderated, renamed' } });
+    await pageB.locator('#room-title', { hasText: 'moderated, renamed' }).waitFor();
+
+    await server.api('DELETE', `/rooms/${room.id}/members/${bob.user.id}`, { token });
+    await pageB.locator('.notice', { hasText: 'You were removed from moderated, renamed.' }).waitFor();
+    await eventually(async () => !pageB.url().includes(`/rooms/${room.id}`), 'the removed room closes');
+    assert.equal(await pageB.locator('.room-item', { hasText: 'moderated' }).count(), 0);
+    await pageB.locator('.notice').getByRole('button', { name: 'Dismiss' }).click();
+    assert.equal(await pageB.locator('.notice').count(), 0);
+  });
 });
 
 describe('short-lived access tokens', () => {

@@ -13,7 +13,7 @@
 //! - **Outbox**: every message not yet acked is resent with its `client_id` after each `ready`; the server
 //!   acks a resend with the message it stored the first time.
 
-use chat_api::{ClientFrame, ServerFrame, close};
+use chat_api::{ClientFrame, ServerFrame, UnsubscribeReason, close};
 use gloo_timers::callback::Timeout;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -273,11 +273,17 @@ impl Socket {
                 }
             }
             // The app leaves rooms through REST and drops them from its list itself.
+            ServerFrame::Unsubscribed { room_id, reason } => match reason {
+                // The app leaves rooms through REST and drops them from its list itself.
+                UnsubscribeReason::Left => {}
+                UnsubscribeReason::Removed => store.drop_room(room_id, |name| format!("You were removed from {name}.")),
+                UnsubscribeReason::Banned => store.drop_room(room_id, |name| format!("You were banned from {name}.")),
+                UnsubscribeReason::RoomDeleted => store.drop_room(room_id, |name| format!("{name} was deleted.")),
+            },
+            ServerFrame::RoomUpdated { room } => store.room_changed(room),
+            ServerFrame::UserUpdated { user } => store.user_changed(user),
             // Membership changes show once the app has a member panel (issue 12).
-            ServerFrame::Unsubscribed { .. }
-            | ServerFrame::RoomUpdated { .. }
-            | ServerFrame::UserUpdated { .. }
-            | ServerFrame::MemberJoined { .. }
+            ServerFrame::MemberJoined { .. }
             | ServerFrame::MemberUpdated { .. }
             | ServerFrame::MemberLeft { .. }
             | ServerFrame::Pong => {}

@@ -77,6 +77,10 @@ pub struct Store {
     pub outbox: RwSignal<Vec<Pending>>,
     /// The room on screen, if any.
     pub open_room: RwSignal<Option<i64>>,
+    /// Something the server did to the user that they must be told: removed, banned, a room deleted.
+    pub notice: RwSignal<Option<String>>,
+    /// The last room taken from the user (removed, banned, deleted): its page, if open, closes.
+    pub dropped: RwSignal<Option<i64>>,
 }
 
 impl Store {
@@ -90,6 +94,8 @@ impl Store {
             online: RwSignal::new(HashMap::new()),
             outbox: RwSignal::new(Vec::new()),
             open_room: RwSignal::new(None),
+            notice: RwSignal::new(None),
+            dropped: RwSignal::new(None),
         }
     }
 
@@ -104,6 +110,53 @@ impl Store {
         self.typing.set(HashMap::new());
         self.online.set(HashMap::new());
         self.outbox.set(outbox);
+    }
+
+    /// The user stopped being a member of a room without leaving it: the room leaves the list, its page
+    /// closes, and `notice` says why.
+    pub fn drop_room(&self, room_id: i64, why: impl FnOnce(&str) -> String) {
+        let name = self.rooms.with_untracked(|r| r.get(&room_id).map(|room| room.name.clone()));
+        self.rooms.update(|rooms| {
+            rooms.remove(&room_id);
+        });
+        if let Some(timeline) = self.existing_timeline(room_id) {
+            timeline.set(Timeline::default());
+        }
+        self.typing.update(|t| {
+            t.remove(&room_id);
+        });
+        self.notice.set(Some(why(name.as_deref().unwrap_or("a room"))));
+        self.dropped.set(Some(room_id));
+    }
+
+    /// A room's name, topic or visibility changed (its counts here stay this user's own).
+    pub fn room_changed(&self, changed: Room) {
+        self.rooms.update(|rooms| {
+            if let Some(room) = rooms.get_mut(&changed.id) {
+                room.name = changed.name;
+                room.topic = changed.topic;
+                room.visibility = changed.visibility;
+            }
+        });
+    }
+
+    /// Someone changed their display name: every message of theirs held here shows the new one.
+    pub fn user_changed(&self, user: User) {
+        let timelines: Vec<ArcRwSignal<Timeline>> = self.timelines.with_value(|t| t.values().cloned().collect());
+        for timeline in timelines {
+            if timeline.with_untracked(|t| t.messages.values().any(|m| m.author.id == user.id)) {
+                timeline.update(|t| {
+                    t.messages.values_mut().filter(|m| m.author.id == user.id).for_each(|m| m.author = user.clone());
+                });
+            }
+        }
+        self.rooms.update(|rooms| {
+            for message in rooms.values_mut().filter_map(|r| r.last_message.as_mut()) {
+                if message.author.id == user.id {
+                    message.author = user.clone();
+                }
+            }
+        });
     }
 
     /// A room's timeline, made (empty, not loaded) the first time it is asked for, so that a view can

@@ -41,6 +41,7 @@ pub fn RoomList() -> impl IntoView {
 
     view! {
         <nav class="sidebar" aria-label="Rooms">
+            <crate::pages::home::Notice />
             <header class="me">
                 <span class="me-name">{move || session.user().map(|u| u.name().to_owned())}</span>
                 <button type="button" class="link" on:click=log_out>"Log out"</button>

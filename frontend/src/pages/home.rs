@@ -26,6 +26,21 @@ pub fn Shell() -> impl IntoView {
     }
 }
 
+/// What the server did to the user (removed or banned from a room, a room deleted), until dismissed. At
+/// the top of the room list: where the user lands when the room they had open is taken from them.
+#[component]
+pub fn Notice() -> impl IntoView {
+    let store = expect_context::<Store>();
+    view! {
+        <Show when=move || store.notice.with(Option::is_some)>
+            <p class="notice" role="alert">
+                <span>{move || store.notice.get()}</span>
+                <button type="button" class="link" on:click=move |_| store.notice.set(None)>"Dismiss"</button>
+            </p>
+        </Show>
+    }
+}
+
 /// The right-hand side before a room is chosen.
 #[component]
 pub fn Welcome() -> impl IntoView {

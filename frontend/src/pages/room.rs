@@ -38,6 +38,13 @@ pub fn RoomPage() -> impl IntoView {
         leptos::task::spawn_local(open_room(api, store, socket, id, loading, divider));
     });
     on_cleanup(move || store.open_room.set(None));
+    // Removed, banned or deleted while open: back to the list (the notice says why).
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if store.dropped.get().is_some_and(|dropped| dropped == room_id.get_untracked()) {
+            navigate("/", Default::default());
+        }
+    });
 
     let room = move || store.rooms.with(|r| r.get(&room_id.get()).cloned());
     view! {
