@@ -193,6 +193,22 @@ describe('two people chat', () => {
     await pageB.locator('.notice').getByRole('button', { name: 'Dismiss' }).click();
     assert.equal(await pageB.locator('.notice').count(), 0);
   });
+
+  test('settings list where one is signed in, and "sign out everywhere" signs out the other browser too', async () => {
+    const elsewhere = await openPage(browser, server);
+    await logIn(elsewhere, alice);
+    await pageA.goto(`${server.url}/`);
+    await pageA.getByRole('link', { name: 'Settings' }).click();
+    await pageA.locator('#settings-title').waitFor();
+    await eventually(async () => (await pageA.locator('.session').count()) >= 2, 'both browsers are listed');
+    assert.equal(await pageA.locator('.session.current').count(), 1);
+    assert.equal(await pageA.locator('.session.current .this-device').textContent(), 'This device');
+
+    await pageA.getByRole('button', { name: 'Sign out everywhere' }).click();
+    await pageA.getByRole('button', { name: 'Log in', exact: true }).waitFor();
+    // The other browser's socket is closed (4001), its refresh refused: it is back at the login too.
+    await elsewhere.getByRole('button', { name: 'Log in', exact: true }).waitFor({ timeout: 10_000 });
+  });
 });
 
 describe('short-lived access tokens', () => {

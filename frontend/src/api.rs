@@ -5,7 +5,7 @@
 
 use chat_api::{
     CreateRoomRequest, EditMessageRequest, LoginRequest, Message, MessagePage, Problem, ReadMarkerRequest,
-    RefreshRequest, RegisterRequest, Room, RoomPage, TokenResponse, UsernameRequest, WsTicket,
+    RefreshRequest, RegisterRequest, Room, RoomPage, SessionList, TokenResponse, UsernameRequest, WsTicket,
 };
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
@@ -232,6 +232,22 @@ impl Api {
 
     pub async fn ws_ticket(&self) -> Result<WsTicket, ApiError> {
         expect_body(self.call(Method::Post, "/ws/ticket", None::<&()>).await)
+    }
+
+    /// Where the user is signed in.
+    pub async fn sessions(&self) -> Result<Vec<chat_api::Session>, ApiError> {
+        Ok(self.get::<SessionList>("/me/sessions").await?.items)
+    }
+
+    /// Signs one device out.
+    pub async fn end_session(&self, id: &str) -> Result<(), ApiError> {
+        let path = format!("/me/sessions/{}", js_sys::encode_uri_component(id));
+        self.call::<()>(Method::Delete, &path, None::<&()>).await.map(|_| ())
+    }
+
+    /// Signs every device out, this one too.
+    pub async fn logout_all(&self) -> Result<(), ApiError> {
+        self.call::<()>(Method::Post, "/auth/logout-all", None::<&()>).await.map(|_| ())
     }
 }
 

@@ -12,6 +12,7 @@ use crate::api::Api;
 use crate::pages::home::{Shell, Welcome};
 use crate::pages::login::LoginPage;
 use crate::pages::room::RoomPage;
+use crate::pages::settings::SettingsPage;
 use crate::session::{STORAGE_KEY, Session};
 use crate::socket::Socket;
 use crate::store::Store;
@@ -49,6 +50,7 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=Shell>
                     <Route path=path!("") view=Welcome />
                     <Route path=path!("rooms/:id") view=RoomPage />
+                    <Route path=path!("settings") view=SettingsPage />
                 </ParentRoute>
             </Routes>
         </Router>

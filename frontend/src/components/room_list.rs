@@ -44,6 +44,7 @@ pub fn RoomList() -> impl IntoView {
             <crate::pages::home::Notice />
             <header class="me">
                 <span class="me-name">{move || session.user().map(|u| u.name().to_owned())}</span>
+                <A href="/settings" attr:class="link">"Settings"</A>
                 <button type="button" class="link" on:click=log_out>"Log out"</button>
             </header>
             <div class="actions" role="group" aria-label="Room actions">

@@ -12,10 +12,12 @@ use crate::store::Store;
 #[component]
 pub fn Shell() -> impl IntoView {
     let session = expect_context::<Session>();
-    let store = expect_context::<Store>();
+    // On a phone the list and the page beside it take turns: anything but the list's own route is a page.
+    let location = leptos_router::hooks::use_location();
+    let page_open = move || location.pathname.with(|path| path != "/");
     view! {
         <Show when=move || session.is_logged_in() fallback=|| view! { <Redirect path="/login" /> }>
-            <div class="shell" class:room-open=move || store.open_room.get().is_some()>
+            <div class="shell" class:room-open=page_open>
                 <ConnectionBanner />
                 <RoomList />
                 <main class="chat-pane">

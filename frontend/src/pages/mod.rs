@@ -3,3 +3,4 @@
 pub mod home;
 pub mod login;
 pub mod room;
+pub mod settings;
