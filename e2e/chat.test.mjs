@@ -194,6 +194,19 @@ describe('two people chat', () => {
     assert.equal(await pageB.locator('.notice').count(), 0);
   });
 
+  test("a display name changed in settings shows on the other person's screen", async () => {
+    await pageA.locator('.room-item', { hasText: 'general' }).getByRole('link').click();
+    await pageA.locator('.message .author', { hasText: 'bob' }).first().waitFor();
+    await pageB.goto(`${server.url}/settings`);
+    await pageB.getByLabel('Display name').fill('Robert');
+    await pageB.getByRole('button', { name: 'Save' }).click();
+    await pageB.locator('.profile [role="status"]', { hasText: 'Saved.' }).waitFor();
+    assert.equal(await pageB.locator('.me-name').textContent(), 'Robert');
+    // Alice, in a room with Bob, sees his messages under the new name at once.
+    await pageA.locator('.message .author', { hasText: 'Robert' }).first().waitFor({ timeout: 5_000 });
+    assert.equal(await pageA.locator('.message .author', { hasText: /^bob$/ }).count(), 0);
+  });
+
   test('settings list where one is signed in, and "sign out everywhere" signs out the other browser too', async () => {
     const elsewhere = await openPage(browser, server);
     await logIn(elsewhere, alice);

@@ -5,7 +5,8 @@
 
 use chat_api::{
     CreateRoomRequest, EditMessageRequest, LoginRequest, Message, MessagePage, Problem, ReadMarkerRequest,
-    RefreshRequest, RegisterRequest, Room, RoomPage, SessionList, TokenResponse, UsernameRequest, WsTicket,
+    RefreshRequest, RegisterRequest, Room, RoomPage, SessionList, TokenResponse, UpdateMeRequest, User,
+    UsernameRequest, WsTicket,
 };
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
@@ -232,6 +233,18 @@ impl Api {
 
     pub async fn ws_ticket(&self) -> Result<WsTicket, ApiError> {
         expect_body(self.call(Method::Post, "/ws/ticket", None::<&()>).await)
+    }
+
+    /// A new display name (`None` goes back to the username).
+    pub async fn update_me(&self, display_name: Option<String>) -> Result<User, ApiError> {
+        let req = UpdateMeRequest { display_name: Some(display_name) };
+        expect_body(self.call(Method::Patch, "/me", Some(&req)).await)
+    }
+
+    /// A new password; every other session ends.
+    pub async fn change_password(&self, current: String, new: String) -> Result<(), ApiError> {
+        let req = chat_api::ChangePasswordRequest { current_password: current, new_password: new };
+        self.call::<()>(Method::Post, "/me/password", Some(&req)).await.map(|_| ())
     }
 
     /// Where the user is signed in.

@@ -85,6 +85,12 @@ impl Session {
         self.auth.with_untracked(|a| a.as_ref().map(|a| a.access_token.clone()))
     }
 
+    /// The user changed their profile: this session (and the other tabs) show the new one.
+    pub fn set_user(&self, user: User) {
+        let auth = self.auth.get_untracked().map(|auth| Auth { user, ..auth });
+        self.set(auth);
+    }
+
     /// Starts a session from a login or register answer.
     pub fn start(&self, resp: TokenResponse) {
         self.set(Some(Auth::from_response(resp)));

@@ -29,10 +29,14 @@ enum Row {
 
 impl Row {
     /// Changes whenever the row's content does, so `<For>` re-renders exactly the changed rows.
-    fn key(&self) -> (i64, bool, bool, Option<DateTime<Utc>>) {
+    fn key(&self) -> (i64, bool, bool, Option<DateTime<Utc>>, String) {
         match self {
-            Row::Divider => (-1, false, false, None),
-            Row::Message { message, starts_run, .. } => (message.seq, *starts_run, message.deleted, message.edited_at),
+            Row::Divider => (-1, false, false, None, String::new()),
+            Row::Message { message, starts_run, .. } => {
+                // The author's name too: it changes when they rename themselves (`user_updated`).
+                let author = message.author.name().to_owned();
+                (message.seq, *starts_run, message.deleted, message.edited_at, author)
+            }
         }
     }
 }

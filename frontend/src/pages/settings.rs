@@ -1,4 +1,5 @@
-//! The settings page: where the user is signed in, with "sign out" per device and "sign out everywhere".
+//! The settings page: the display name, the password, and where the user is signed in (with "sign out"
+//! per device and "sign out everywhere").
 
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -34,6 +35,8 @@ pub fn SettingsPage() -> impl IntoView {
                 <A href="/" attr:class="back" attr:aria-label="Back to the rooms">"‹"</A>
                 <h2 id="settings-title">"Settings"</h2>
             </header>
+            <Profile />
+            <Password />
             <h3 id="sessions-title">"Where you are signed in"</h3>
             <Show when=move || error.get().is_some()>
                 <p class="error" role="alert">{move || error.get()}</p>
@@ -67,5 +70,82 @@ pub fn SettingsPage() -> impl IntoView {
             </Suspense>
             <button type="button" class="danger" on:click=end_all>"Sign out everywhere"</button>
         </section>
+    }
+}
+
+/// The display name, as others see it.
+#[component]
+fn Profile() -> impl IntoView {
+    let (api, session) = (expect_context::<Api>(), expect_context::<Session>());
+    let name = RwSignal::new(session.user().and_then(|u| u.display_name).unwrap_or_default());
+    let status = RwSignal::new(None::<Result<String, String>>);
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let wanted = Some(name.get_untracked().trim().to_owned()).filter(|n| !n.is_empty());
+        leptos::task::spawn_local(async move {
+            match api.update_me(wanted).await {
+                Ok(user) => {
+                    name.set(user.display_name.clone().unwrap_or_default());
+                    session.set_user(user);
+                    status.set(Some(Ok("Saved.".into())));
+                }
+                Err(e) => status.set(Some(Err(e.detail))),
+            }
+        });
+    };
+    view! {
+        <form class="profile" on:submit=save>
+            <h3>"Profile"</h3>
+            <label for="display-name-setting">"Display name"</label>
+            <input id="display-name-setting" maxlength="64" prop:value=move || name.get()
+                on:input=move |ev| name.set(event_target_value(&ev)) />
+            <button type="submit">"Save"</button>
+            <StatusLine status=status />
+        </form>
+    }
+}
+
+/// A new password (the current one asked again); other devices are signed out.
+#[component]
+fn Password() -> impl IntoView {
+    let api = expect_context::<Api>();
+    let (current, new) = (RwSignal::new(String::new()), RwSignal::new(String::new()));
+    let status = RwSignal::new(None::<Result<String, String>>);
+    let change = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let (old, fresh) = (current.get_untracked(), new.get_untracked());
+        leptos::task::spawn_local(async move {
+            match api.change_password(old, fresh).await {
+                Ok(()) => {
+                    current.set(String::new());
+                    new.set(String::new());
+                    status.set(Some(Ok("Password changed. Your other devices are signed out.".into())));
+                }
+                Err(e) => status.set(Some(Err(e.detail))),
+            }
+        });
+    };
+    view! {
+        <form class="password" on:submit=change>
+            <h3>"Password"</h3>
+            <label for="current-password">"Current password"</label>
+            <input id="current-password" type="password" autocomplete="current-password"
+                prop:value=move || current.get() on:input=move |ev| current.set(event_target_value(&ev)) />
+            <label for="new-password">"New password"</label>
+            <input id="new-password" type="password" autocomplete="new-password" minlength="8" maxlength="128"
+                prop:value=move || new.get() on:input=move |ev| new.set(event_target_value(&ev)) />
+            <button type="submit">"Change password"</button>
+            <StatusLine status=status />
+        </form>
+    }
+}
+
+/// What a form's last submit did: a confirmation, or the server's words for a refusal.
+#[component]
+fn StatusLine(status: RwSignal<Option<Result<String, String>>>) -> impl IntoView {
+    move || match status.get() {
+        None => ().into_any(),
+        Some(Ok(text)) => view! { <p class="ok" role="status">{text}</p> }.into_any(),
+        Some(Err(text)) => view! { <p class="error" role="alert">{text}</p> }.into_any(),
     }
 }
