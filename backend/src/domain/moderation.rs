@@ -13,7 +13,7 @@ use diesel::prelude::*;
 
 use super::rooms::{self, NewRoomSpec, member};
 use crate::db::models::{AuditRow, BanRow, MemberRow, NewAuditRow, RoomRow, UserRow};
-use crate::db::schema::{room_audit, room_bans, room_members, rooms as rooms_table, users};
+use crate::db::schema::{room_audit, room_bans, room_members, rooms as rooms_table};
 use crate::db::{DbConnection, now, utc};
 use crate::domain::{text, users as accounts};
 use crate::error::ApiError;
@@ -53,14 +53,7 @@ fn member_not_found(user_id: i64) -> ApiError {
 }
 
 fn target(conn: &mut DbConnection, room_id: i64, user_id: i64) -> Result<(MemberRow, UserRow), ApiError> {
-    room_members::table
-        .inner_join(users::table)
-        .filter(room_members::room_id.eq(room_id))
-        .filter(room_members::user_id.eq(user_id))
-        .select((MemberRow::as_select(), UserRow::as_select()))
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| member_not_found(user_id))
+    rooms::membership(conn, room_id, user_id)?.ok_or_else(|| member_not_found(user_id))
 }
 
 /// 403 `outranked` unless `me` ranks above `them` (which also refuses acting on oneself).
@@ -105,10 +98,7 @@ pub fn update_room(
         topic: change.topic.unwrap_or_else(|| room.topic.clone()),
         visibility: Some(change.visibility.unwrap_or(current)),
     })?;
-    let visibility = match spec.visibility {
-        Visibility::Public => "public",
-        Visibility::Private => "private",
-    };
+    let visibility = rooms::visibility_name(spec.visibility);
     let changed: Vec<&str> = [
         (spec.name != room.name, "name"),
         (spec.topic != room.topic, "topic"),

@@ -111,10 +111,7 @@ pub fn last_seq(conn: &mut DbConnection, room_id: i64) -> Result<i64, ApiError> 
 }
 
 pub fn create(conn: &mut DbConnection, owner: i64, spec: NewRoomSpec) -> Result<Room, ApiError> {
-    let visibility = match spec.visibility {
-        Visibility::Public => "public",
-        Visibility::Private => "private",
-    };
+    let visibility = visibility_name(spec.visibility);
     let room = conn.transaction(|conn| -> Result<RoomRow, ApiError> {
         let created_at = now();
         let new = NewRoom {
@@ -153,13 +150,31 @@ fn add(conn: &mut DbConnection, room: &RoomRow, user_id: i64, role: &str) -> Res
 
 /// `member_joined` for everyone subscribed, when `user_id` was just added.
 fn joined(conn: &mut DbConnection, room_id: i64, user_id: i64) -> Result<Event, ApiError> {
-    let (row, user): (MemberRow, UserRow) = room_members::table
+    let (row, user) = membership(conn, room_id, user_id)?.ok_or(diesel::result::Error::NotFound)?;
+    Ok(Event::MemberJoined { room_id, member: member(row, user) })
+}
+
+/// `user_id`'s membership of `room_id`, with the user, when they are a member.
+pub fn membership(
+    conn: &mut DbConnection,
+    room_id: i64,
+    user_id: i64,
+) -> Result<Option<(MemberRow, UserRow)>, ApiError> {
+    Ok(room_members::table
         .inner_join(users::table)
         .filter(room_members::room_id.eq(room_id))
         .filter(room_members::user_id.eq(user_id))
         .select((MemberRow::as_select(), UserRow::as_select()))
-        .first(conn)?;
-    Ok(Event::MemberJoined { room_id, member: member(row, user) })
+        .first(conn)
+        .optional()?)
+}
+
+/// A visibility as stored.
+pub fn visibility_name(visibility: Visibility) -> &'static str {
+    match visibility {
+        Visibility::Public => "public",
+        Visibility::Private => "private",
+    }
 }
 
 pub fn get(conn: &mut DbConnection, room_id: i64, viewer: i64) -> Result<Room, ApiError> {
@@ -261,13 +276,15 @@ pub fn add_member(
     }
     let user = domain::users::find_by_username(conn, username)?;
     moderation::refuse_banned(conn, room_id, user.id)?;
+    let added = add(conn, &visible.room, user.id, "member")?;
+    let (row, user) = membership(conn, room_id, user.id)?.ok_or(diesel::result::Error::NotFound)?;
+    let added_member = member(row, user);
     let mut events = Vec::new();
-    if add(conn, &visible.room, user.id, "member")? {
-        moderation::record(conn, room_id, actor, "member_added", Some(user.id), None, None)?;
-        events.push(joined(conn, room_id, user.id)?);
+    if added {
+        moderation::record(conn, room_id, actor, "member_added", Some(added_member.user.id), None, None)?;
+        events.push(Event::MemberJoined { room_id, member: added_member.clone() });
     }
-    let row = room_members::table.find((room_id, user.id)).select(MemberRow::as_select()).first(conn)?;
-    Ok((member(row, user), events))
+    Ok((added_member, events))
 }
 
 /// The private room of two people: created on first use, the same room every time after.

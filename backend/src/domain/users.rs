@@ -8,6 +8,9 @@ use crate::db::schema::{api_tokens, messages, reserved_usernames, room_members, 
 use crate::db::{DbConnection, now};
 use crate::error::ApiError;
 
+/// How many characters a password has: at registration and when it is changed.
+pub const PASSWORD_LENGTH: std::ops::RangeInclusive<usize> = 8..=128;
+
 /// 3-32 characters of `[a-z0-9_.-]`, lowercased.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Username(String);
@@ -42,8 +45,7 @@ impl Registration {
         let mut errors = Vec::new();
         let mut fail = |field: &str, message: String| errors.push(FieldError { field: field.into(), message });
         let username = Username::parse(&req.username).map_err(|m| fail("username", m)).ok();
-        let password_len = req.password.chars().count();
-        if !(8..=128).contains(&password_len) {
+        if !PASSWORD_LENGTH.contains(&req.password.chars().count()) {
             fail("password", "must be 8 to 128 characters".into());
         }
         let display_name = req.display_name.as_deref().map(str::trim).filter(|d| !d.is_empty()).map(str::to_owned);
@@ -101,13 +103,13 @@ pub fn find_with_password(conn: &mut DbConnection, username: &str) -> Result<Opt
         .optional()?)
 }
 
+/// 401: a credential outlived its account.
+fn account_gone() -> ApiError {
+    ApiError::unauthorized("invalid_token", "The account behind this token no longer exists.")
+}
+
 pub fn find(conn: &mut DbConnection, id: i64) -> Result<UserRow, ApiError> {
-    users::table
-        .find(id)
-        .select(UserRow::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| ApiError::unauthorized("invalid_token", "The account behind this token no longer exists."))
+    users::table.find(id).select(UserRow::as_select()).first(conn).optional()?.ok_or_else(account_gone)
 }
 
 /// A user by id, for acting on them: 404 `user_not_found`.
@@ -166,9 +168,14 @@ pub fn set_display_name(
     Ok((UserRow { display_name, ..user }, rooms))
 }
 
-/// The password hash of a user, to check their current password.
-pub fn password_hash(conn: &mut DbConnection, user_id: i64) -> Result<String, ApiError> {
-    Ok(users::table.find(user_id).select(users::password_hash).first(conn)?)
+/// A user and their password hash, to check the password they give again (one read).
+pub fn with_password(conn: &mut DbConnection, user_id: i64) -> Result<(UserRow, String), ApiError> {
+    users::table
+        .find(user_id)
+        .select((UserRow::as_select(), users::password_hash))
+        .first(conn)
+        .optional()?
+        .ok_or_else(account_gone)
 }
 
 pub fn set_password_hash(conn: &mut DbConnection, user_id: i64, hash: &str) -> Result<(), ApiError> {

@@ -11,6 +11,7 @@ use utoipa::IntoParams;
 
 use super::json::JsonBody;
 use super::rate_limit::Limit;
+use super::sessions::publish_ended;
 use crate::caller::Caller;
 use crate::domain::credentials::{hash_password, hashing, verify_password};
 use crate::domain::{blocks, sessions, users};
@@ -70,7 +71,7 @@ pub async fn change_password(
 ) -> Result<HttpResponse, ApiError> {
     caller.require_session()?;
     let ChangePasswordRequest { current_password, new_password } = body.into_inner();
-    if !(8..=128).contains(&new_password.chars().count()) {
+    if !users::PASSWORD_LENGTH.contains(&new_password.chars().count()) {
         return Err(ApiError::invalid("new_password", "must be 8 to 128 characters"));
     }
     let user_id = caller.user_id;
@@ -84,17 +85,14 @@ pub async fn change_password(
             sessions::end_all(conn, user_id, keep.as_deref())
         })
         .await?;
-    for session in ended {
-        state.realtime.broker.publish(Event::SessionEnded { session }).await;
-    }
+    publish_ended(&state, ended).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
 /// Checks the caller's password (guesses count like login attempts); 403 `invalid_credentials` when wrong.
 async fn check_password(state: &State, req: &HttpRequest, user_id: i64, password: String) -> Result<(), ApiError> {
-    let user = state.db.read(move |conn| users::find(conn, user_id)).await?;
+    let (user, stored) = state.db.read(move |conn| users::with_password(conn, user_id)).await?;
     state.limits.enforce(req, Limit::LoginPerUsername, &user.username).await?;
-    let stored = state.db.read(move |conn| users::password_hash(conn, user_id)).await?;
     if hashing(move || verify_password(&stored, &password)).await? {
         Ok(())
     } else {

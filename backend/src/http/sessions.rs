@@ -66,8 +66,13 @@ pub async fn end(state: State, caller: Caller, path: web::Path<String>) -> Resul
 pub async fn end_all(state: State, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require_session()?;
     let ended = state.db.write(move |conn| sessions::end_all(conn, caller.user_id, None)).await?;
-    for session in ended {
-        state.realtime.broker.publish(Event::SessionEnded { session }).await;
-    }
+    publish_ended(&state, ended).await;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Tells every node that these sessions ended (at once here, in one Redis round trip for the others; every
+/// node also reads it from the database within seconds).
+pub async fn publish_ended(state: &State, sessions: Vec<String>) {
+    let events: Vec<Event> = sessions.into_iter().map(|session| Event::SessionEnded { session }).collect();
+    state.realtime.broker.publish_all(&events).await;
 }

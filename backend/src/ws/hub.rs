@@ -72,6 +72,15 @@ pub struct SessionHandle {
 }
 
 impl SessionHandle {
+    /// Queues a frame for the session without waiting: a session whose queue is full is too slow, and is
+    /// ordered closed (it stays registered until its task ends, which unregisters it and announces its
+    /// departure like any other; counted as `ws_closes_total{code="4008"}` as it closes).
+    fn offer(&self, frame: Arc<RoomFrame>) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(Outbound::Room(frame)) {
+            self.order_close(CloseOrder::TOO_SLOW);
+        }
+    }
+
     /// Orders the session closed, once: the first order wins. Returns false when it was already ordered.
     fn order_close(&self, order: CloseOrder) -> bool {
         // send_if_modified: a session flooded with frames is ordered closed once, not once per frame.
@@ -263,13 +272,7 @@ impl RoomHub {
             if except.contains(&session.user_id) {
                 continue;
             }
-            let item = Outbound::Room(Arc::clone(&shared));
-            // The session stays registered until its task ends, which unregisters it and
-            // announces its departure like any other.
-            // Counted (`ws_closes_total{code="4008"}`) by the session as it closes.
-            if let Err(mpsc::error::TrySendError::Full(_)) = session.queue.try_send(item) {
-                session.order_close(CloseOrder::TOO_SLOW);
-            }
+            session.offer(Arc::clone(&shared));
         }
     }
 
@@ -290,10 +293,13 @@ impl RoomHub {
         let text = ByteString::from(encode(frame));
         for (id, room_id) in once {
             let Some(session) = state.sessions.get(&id) else { continue };
-            let item = RoomFrame { room_id, seq: None, created_at: None, ends_subscription: false, text: text.clone() };
-            if let Err(mpsc::error::TrySendError::Full(_)) = session.queue.try_send(Outbound::Room(Arc::new(item))) {
-                session.order_close(CloseOrder::TOO_SLOW);
-            }
+            session.offer(Arc::new(RoomFrame {
+                room_id,
+                seq: None,
+                created_at: None,
+                ends_subscription: false,
+                text: text.clone(),
+            }));
         }
     }
 
@@ -307,10 +313,7 @@ impl RoomHub {
         let Some(members) = rooms.get_mut(&room_id) else { return };
         members.retain(|id| {
             let Some(session) = sessions.get(id).filter(|s| s.user_id == user_id) else { return true };
-            if let Err(mpsc::error::TrySendError::Full(_)) = session.queue.try_send(Outbound::Room(Arc::clone(&frame)))
-            {
-                session.order_close(CloseOrder::TOO_SLOW);
-            }
+            session.offer(Arc::clone(&frame));
             false
         });
         if members.is_empty() {
