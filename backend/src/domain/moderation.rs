@@ -157,14 +157,16 @@ pub fn update_member(
         }
         let name = role_name(role);
         if name != them.role {
-            set_role(conn, room_id, user_id, name)?;
+            if role == Role::Owner {
+                rooms::make_owner(conn, room_id, user_id)?;
+                // One owner: the old one steps down to admin.
+                set_role(conn, room_id, actor, "admin")?;
+                let (row, me_user) = target(conn, room_id, actor)?;
+                events.push(Event::MemberUpdated { room_id, member: member(row, me_user) });
+            } else {
+                set_role(conn, room_id, user_id, name)?;
+            }
             record(conn, room_id, actor, "role_changed", Some(user_id), None, Some(name))?;
-        }
-        if role == Role::Owner {
-            // One owner: the old one steps down to admin.
-            set_role(conn, room_id, actor, "admin")?;
-            let (row, me_user) = target(conn, room_id, actor)?;
-            events.push(Event::MemberUpdated { room_id, member: member(row, me_user) });
         }
     }
     if let Some(until) = change.muted_until {

@@ -216,13 +216,19 @@ pub fn leave(conn: &mut DbConnection, room_id: i64, user_id: i64) -> Result<Vec<
     if me.role == "owner"
         && let Some(heir) = heir(conn, room_id)?
     {
-        diesel::update(room_members::table.find((room_id, heir.0.user_id)))
-            .set(room_members::role.eq("owner"))
-            .execute(conn)?;
+        make_owner(conn, room_id, heir.0.user_id)?;
         let (row, user) = heir;
         events.push(Event::MemberUpdated { room_id, member: member(MemberRow { role: "owner".into(), ..row }, user) });
     }
     Ok(events)
+}
+
+/// Makes a member the room's one owner: their role, and the room's `created_by` (which `Room` shows as
+/// the owner). The caller steps the old owner down, if there is one.
+pub fn make_owner(conn: &mut DbConnection, room_id: i64, user_id: i64) -> Result<(), ApiError> {
+    diesel::update(room_members::table.find((room_id, user_id))).set(room_members::role.eq("owner")).execute(conn)?;
+    diesel::update(rooms::table.find(room_id)).set(rooms::created_by.eq(user_id)).execute(conn)?;
+    Ok(())
 }
 
 /// Who takes over a room its owner left: the longest-standing admin, else the longest-standing member.

@@ -200,6 +200,12 @@ async fn a_ban_keeps_someone_out_until_it_is_lifted(app: TestApp) {
 
     let bad = ban(&app, &c.admin, room, &json!({"user_id": c.member.id, "reason": "spam\u{0}"})).await;
     expect_code(bad, StatusCode::UNPROCESSABLE_ENTITY, "invalid_text").await;
+    let long = ban(&app, &c.admin, room, &json!({"user_id": c.member.id, "reason": "x".repeat(501)})).await;
+    let problem = expect_problem(long, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(problem["errors"][0]["field"], "reason", "{problem}");
+    // Refused, and so not banned: still a member.
+    let members = expect_json(app.members(&c.owner.token, room).await, StatusCode::OK).await;
+    assert!(items(&members).iter().any(|m| m["user"]["id"] == c.member.id));
     let made = expect_json(
         ban(&app, &c.admin, room, &json!({"user_id": c.member.id, "reason": "spam"})).await,
         StatusCode::CREATED,
@@ -257,6 +263,11 @@ async fn ownership_is_handed_over_and_passes_on_when_the_owner_leaves(app: TestA
     let members = expect_json(app.members(&c.owner.token, room).await, StatusCode::OK).await;
     let role_of = |id: i64| items(&members).iter().find(|m| m["user"]["id"] == id).unwrap()["role"].clone();
     assert_eq!((role_of(c.owner.id), role_of(c.admin.id)), (json!("admin"), json!("owner")));
+    // The room names its owner: the new one.
+    let owner_of = |room: Value| room["created_by"].as_i64();
+    let seen =
+        expect_json(app.get(&format!("/api/v1/rooms/{room}"), Some(&c.member.token)).await, StatusCode::OK).await;
+    assert_eq!(owner_of(seen), Some(c.admin.id));
     let resp = update_member(&app, &c.owner, room, c.member.id, &json!({"role": "admin"})).await;
     expect_code(resp, StatusCode::FORBIDDEN, "not_the_owner").await;
 
@@ -266,6 +277,9 @@ async fn ownership_is_handed_over_and_passes_on_when_the_owner_leaves(app: TestA
     let owners: Vec<i64> =
         items(&members).iter().filter(|m| m["role"] == "owner").map(|m| m["user"]["id"].as_i64().unwrap()).collect();
     assert_eq!(owners, [c.owner.id]);
+    let seen =
+        expect_json(app.get(&format!("/api/v1/rooms/{room}"), Some(&c.member.token)).await, StatusCode::OK).await;
+    assert_eq!(owner_of(seen), Some(c.owner.id));
     // No admin left: the longest-standing member takes over.
     expect_status(app.leave_room(&c.owner.token, room).await, StatusCode::NO_CONTENT).await;
     let members = expect_json(app.members(&c.member.token, room).await, StatusCode::OK).await;

@@ -58,6 +58,79 @@ mod postgres {
         assert_eq!(f, json!({"type": "unsubscribed", "room_id": room_id, "reason": "removed"}));
     }
 
+    /// CONTRACT-2 "Rooms": a role change, a room change, a ban and an account deletion made through node A
+    /// reach the sockets on node B at once, and B enforces them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cluster_a_role_a_room_change_a_ban_and_an_account_deletion_made_on_one_node_reach_the_other() {
+        let Some(cluster) = Cluster::start(2, NodeOptions::default()).await else { return };
+        let (a, b) = (cluster.app(0), cluster.app(1));
+        let (alice, bob, room_id) = two_members(a).await;
+        let (carol, dave) = (a.new_user().await, a.new_user().await);
+        for user in [&carol, &dave] {
+            expect_status(a.join_room(&user.token, room_id).await, StatusCode::OK).await;
+        }
+        let mut bob_on_b = b.ws(&bob.token).await;
+        let mut carol_on_b = b.ws(&carol.token).await;
+        let mut dave_on_b = b.ws(&dave.token).await;
+        for ws in [&mut bob_on_b, &mut carol_on_b, &mut dave_on_b] {
+            ws.subscribe(room_id, None).await;
+        }
+
+        // A role given on A: B's socket hears it, and B lets the new admin moderate.
+        let bob_path = format!("/api/v1/rooms/{room_id}/members/{}", bob.id);
+        let resp =
+            a.request(reqwest::Method::PATCH, &bob_path, Some(&alice.token), Some(&json!({"role": "admin"}))).await;
+        expect_status(resp, StatusCode::OK).await;
+        let f = bob_on_b.expect("member_updated").await;
+        assert_eq!((f["member"]["user"]["id"].as_i64(), f["member"]["role"].as_str()), (Some(bob.id), Some("admin")));
+        let mute = json!({"muted_until": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()});
+        let carol_path = format!("/api/v1/rooms/{room_id}/members/{}", carol.id);
+        expect_status(
+            b.request(reqwest::Method::PATCH, &carol_path, Some(&bob.token), Some(&mute)).await,
+            StatusCode::OK,
+        )
+        .await;
+
+        // A room renamed on A.
+        let patch = json!({"name": "renamed on A"});
+        let resp = a
+            .request(reqwest::Method::PATCH, &format!("/api/v1/rooms/{room_id}"), Some(&alice.token), Some(&patch))
+            .await;
+        expect_status(resp, StatusCode::OK).await;
+        assert_eq!(bob_on_b.expect("room_updated").await["room"]["name"], "renamed on A");
+
+        // A ban made on A: carol's socket on B is unsubscribed and hears nothing more; B keeps her out.
+        let banned =
+            a.post(&format!("/api/v1/rooms/{room_id}/bans"), Some(&alice.token), &json!({"user_id": carol.id})).await;
+        expect_status(banned, StatusCode::CREATED).await;
+        let f = carol_on_b.expect("unsubscribed").await;
+        assert_eq!(f, json!({"type": "unsubscribed", "room_id": room_id, "reason": "banned"}));
+        let left = bob_on_b.expect("member_left").await;
+        assert_eq!((left["user"]["id"].as_i64(), left["reason"].as_str()), (Some(carol.id), Some("banned")));
+        a.send(&alice, room_id, "after the ban").await;
+        carol_on_b.expect_silence(QUIET, "a message of a room she is banned from", is_message).await;
+        let problem = expect_problem(b.join_room(&carol.token, room_id).await, StatusCode::FORBIDDEN).await;
+        assert_eq!(problem["code"], "banned");
+
+        // An account deleted on A: its socket on B closes (4001), the others on B see it leave.
+        let body = json!({"password": dave.password});
+        expect_status(
+            a.request(reqwest::Method::DELETE, "/api/v1/me", Some(&dave.token), Some(&body)).await,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+        let (_, code) = dave_on_b.read_to_close(Duration::from_secs(5)).await;
+        assert_eq!(code, Some(4001), "the deleted account's socket on B closes");
+        loop {
+            let f = bob_on_b.expect("member_left").await;
+            if f["user"]["id"] == dave.id {
+                assert_eq!(f["reason"], "left", "{f}");
+                break;
+            }
+        }
+        expect_status(b.get("/api/v1/me", Some(&dave.token)).await, StatusCode::UNAUTHORIZED).await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cluster_message_sent_on_one_node_is_delivered_once_on_the_other() {
         let Some(cluster) = Cluster::start(2, NodeOptions::default()).await else { return };
