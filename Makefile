@@ -119,7 +119,7 @@ clippy-frontend: ensure-clippy ensure-wasm32
 browser-test: spa ensure-clippy ensure-chromium ensure-node-modules
 	$(BUILD_TEST_SERVER)
 	CHAT_SERVER_BIN="$(TARGET_DIR)/debug/chat-server" STATIC_DIR="$(CURDIR)/frontend/dist" CHROMIUM="$(CHROMIUM)" \
-		node --test --test-concurrency=1 e2e/
+		node --test --test-concurrency=2 e2e/
 
 # The tests check that openapi/openapi.json is in sync themselves. TEST_DATABASE_URL passes through.
 # Ends with one line totalling every test binary's result (cargo's own last line is often a doc-test

@@ -211,7 +211,7 @@ describe('two people chat', () => {
     const elsewhere = await openPage(browser, server);
     await logIn(elsewhere, alice);
     await pageA.goto(`${server.url}/`);
-    await pageA.getByRole('link', { name: 'Settings' }).click();
+    await pageA.getByRole('link', { name: 'Settings', exact: true }).click();
     await pageA.locator('#settings-title').waitFor();
     await eventually(async () => (await pageA.locator('.session').count()) >= 2, 'both browsers are listed');
     assert.equal(await pageA.locator('.session.current').count(), 1);

@@ -25,13 +25,24 @@ async function scene(server) {
   await post(bob, general, 'Thanks! Ping me if anything looks off.');
   await post(carol, releases, 'v0.4 is tagged: the changelog is in the usual place.');
   await post(carol, direct, 'Do you have a minute for the release notes?');
-  return { alice, general };
+
+  // Bob runs general: Alice is an admin, Carol muted for an hour, an invite link, a ban in the log.
+  const dave = await server.user('dave');
+  await server.api('POST', `/rooms/${general.id}/join`, { token: dave.token });
+  const member = (who, body) =>
+    server.api('PATCH', `/rooms/${general.id}/members/${who.user.id}`, { token: bob.token, body });
+  await member(alice, { role: 'admin' });
+  await member(carol, { muted_until: new Date(Date.now() + 3_600_000).toISOString() });
+  await server.api('POST', `/rooms/${general.id}/invites`, { token: bob.token, body: { max_uses: 10, expires_in_hours: 168 } });
+  await server.api('POST', `/rooms/${general.id}/bans`, { token: bob.token, body: { user_id: dave.user.id, reason: 'spam links' } });
+  await server.api('POST', '/tokens', { token: alice.token, body: { name: 'ci-notifier', scopes: ['messages:write'], expires_in_days: 90 } });
+  return { alice, bob, general };
 }
 
 const server = await Server.create();
 const browser = await launchBrowser();
 try {
-  const { alice } = await scene(server);
+  const { alice, bob, general } = await scene(server);
   mkdirSync(OUT, { recursive: true });
   for (const colorScheme of ['light', 'dark']) {
     const context = await browser.newContext({ viewport: { width: 1100, height: 640 }, colorScheme });
@@ -55,6 +66,31 @@ try {
   await page.locator('.room-item', { hasText: 'general' }).getByRole('link').click();
   await page.locator('.message .body', { hasText: 'Ping me' }).waitFor();
   await page.screenshot({ path: `${OUT}/chat-view-phone.png` });
+  await context.close();
+
+  // Running a room and an account: the member panel, the room's settings, the user's settings.
+  const wide = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+  const owner = await wide.newPage();
+  await owner.goto(server.url);
+  await logIn(owner, bob);
+  await owner.goto(`${server.url}/rooms/${general.id}`);
+  await owner.locator('.message .body', { hasText: 'Ping me' }).waitFor();
+  await owner.locator('.members-toggle').click();
+  await owner.locator('.ban', { hasText: 'spam links' }).waitFor();
+  await owner.locator('.member', { hasText: 'carol' }).getByRole('button', { name: 'Manage carol' }).click();
+  await owner.screenshot({ path: `${OUT}/member-panel.png` });
+  await owner.getByRole('link', { name: 'Room settings' }).click();
+  await owner.locator('.audit-list li', { hasText: 'banned' }).waitFor();
+  await owner.locator('.invite-link').first().waitFor();
+  await owner.screenshot({ path: `${OUT}/room-settings.png`, fullPage: true });
+  const person = await (await browser.newContext({ viewport: { width: 1100, height: 760 } })).newPage();
+  await person.goto(server.url);
+  await logIn(person, alice);
+  await person.getByRole('link', { name: 'Settings', exact: true }).click();
+  await person.locator('.token', { hasText: 'ci-notifier' }).waitFor();
+  await person.locator('.session').first().waitFor();
+  await person.locator('#tokens-title').evaluate((el) => el.scrollIntoView());
+  await person.screenshot({ path: `${OUT}/settings.png` });
   console.log(`screenshots written to ${OUT}/`);
 } finally {
   await browser.close();

@@ -4,9 +4,11 @@
 //! retries, so an access token that expired while the tab slept never reaches the user as an error.
 
 use chat_api::{
-    CreateRoomRequest, EditMessageRequest, LoginRequest, Message, MessagePage, Problem, ReadMarkerRequest,
-    RefreshRequest, RegisterRequest, Room, RoomPage, SessionList, TokenResponse, UpdateMeRequest, User,
-    UsernameRequest, WsTicket,
+    ApiToken, ApiTokenList, AuditPage, Ban, BanList, BanRequest, CreateApiTokenRequest, CreateInviteRequest,
+    CreateRoomRequest, CreatedApiToken, DeleteAccountRequest, EditMessageRequest, Invite, InviteList, InvitePreview,
+    LoginRequest, Member, MemberList, Message, MessagePage, Problem, ReadMarkerRequest, RefreshRequest,
+    RegisterRequest, Room, RoomPage, SessionList, TokenResponse, UpdateMeRequest, UpdateMemberRequest,
+    UpdateRoomRequest, User, UserList, UsernameRequest, WsTicket,
 };
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
@@ -158,6 +160,19 @@ impl Api {
         expect_body(self.call(Method::Post, path, Some(body)).await)
     }
 
+    async fn patch<R: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<R, ApiError> {
+        expect_body(self.call(Method::Patch, path, Some(body)).await)
+    }
+
+    /// A call answered with 204.
+    async fn no_content(&self, method: Method, path: &str, body: Option<&impl Serialize>) -> Result<(), ApiError> {
+        self.call::<()>(method, path, body).await.map(|_| ())
+    }
+
+    async fn delete_path(&self, path: &str) -> Result<(), ApiError> {
+        self.no_content(Method::Delete, path, None::<&()>).await
+    }
+
     pub async fn joined_rooms(&self) -> Result<Vec<Room>, ApiError> {
         self.all_rooms("joined").await
     }
@@ -261,6 +276,123 @@ impl Api {
     /// Signs every device out, this one too.
     pub async fn logout_all(&self) -> Result<(), ApiError> {
         self.call::<()>(Method::Post, "/auth/logout-all", None::<&()>).await.map(|_| ())
+    }
+}
+
+impl Api {
+    pub async fn update_room(&self, room_id: i64, req: &UpdateRoomRequest) -> Result<Room, ApiError> {
+        self.patch(&format!("/rooms/{room_id}"), req).await
+    }
+
+    pub async fn delete_room(&self, room_id: i64) -> Result<(), ApiError> {
+        self.delete_path(&format!("/rooms/{room_id}")).await
+    }
+
+    pub async fn leave(&self, room_id: i64) -> Result<(), ApiError> {
+        self.no_content(Method::Post, &format!("/rooms/{room_id}/leave"), None::<&()>).await
+    }
+
+    pub async fn members(&self, room_id: i64) -> Result<Vec<Member>, ApiError> {
+        Ok(self.get::<MemberList>(&format!("/rooms/{room_id}/members")).await?.items)
+    }
+
+    pub async fn add_member(&self, room_id: i64, username: &str) -> Result<Member, ApiError> {
+        self.post(&format!("/rooms/{room_id}/members"), &UsernameRequest { username: username.into() }).await
+    }
+
+    pub async fn update_member(
+        &self,
+        room_id: i64,
+        user_id: i64,
+        req: &UpdateMemberRequest,
+    ) -> Result<Member, ApiError> {
+        self.patch(&format!("/rooms/{room_id}/members/{user_id}"), req).await
+    }
+
+    pub async fn remove_member(&self, room_id: i64, user_id: i64) -> Result<(), ApiError> {
+        self.delete_path(&format!("/rooms/{room_id}/members/{user_id}")).await
+    }
+
+    pub async fn bans(&self, room_id: i64) -> Result<Vec<Ban>, ApiError> {
+        Ok(self.get::<BanList>(&format!("/rooms/{room_id}/bans")).await?.items)
+    }
+
+    pub async fn ban(&self, room_id: i64, user_id: i64, reason: Option<String>) -> Result<Ban, ApiError> {
+        self.post(&format!("/rooms/{room_id}/bans"), &BanRequest { user_id, reason }).await
+    }
+
+    pub async fn unban(&self, room_id: i64, user_id: i64) -> Result<(), ApiError> {
+        self.delete_path(&format!("/rooms/{room_id}/bans/{user_id}")).await
+    }
+
+    /// The newest page of the audit log (`cursor` for older ones).
+    pub async fn audit(&self, room_id: i64, cursor: Option<&str>) -> Result<AuditPage, ApiError> {
+        let mut path = format!("/rooms/{room_id}/audit?limit=50");
+        if let Some(c) = cursor {
+            path.push_str(&format!("&cursor={}", js_sys::encode_uri_component(c)));
+        }
+        self.get(&path).await
+    }
+
+    pub async fn invites(&self, room_id: i64) -> Result<Vec<Invite>, ApiError> {
+        Ok(self.get::<InviteList>(&format!("/rooms/{room_id}/invites")).await?.items)
+    }
+
+    pub async fn create_invite(&self, room_id: i64, req: &CreateInviteRequest) -> Result<Invite, ApiError> {
+        self.post(&format!("/rooms/{room_id}/invites"), req).await
+    }
+
+    pub async fn delete_invite(&self, room_id: i64, code: &str) -> Result<(), ApiError> {
+        self.delete_path(&format!("/rooms/{room_id}/invites/{}", js_sys::encode_uri_component(code))).await
+    }
+
+    pub async fn preview_invite(&self, code: &str) -> Result<InvitePreview, ApiError> {
+        self.get(&format!("/invites/{}", js_sys::encode_uri_component(code))).await
+    }
+
+    pub async fn accept_invite(&self, code: &str) -> Result<Room, ApiError> {
+        let path = format!("/invites/{}/accept", js_sys::encode_uri_component(code));
+        expect_body(self.call(Method::Post, &path, None::<&()>).await)
+    }
+
+    /// People whose username or display name starts with `q` (at most 20).
+    pub async fn search_users(&self, q: &str) -> Result<Vec<User>, ApiError> {
+        let path = format!("/users?q={}&limit=20", js_sys::encode_uri_component(q));
+        Ok(self.get::<UserList>(&path).await?.items)
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<ApiToken>, ApiError> {
+        Ok(self.get::<ApiTokenList>("/tokens").await?.items)
+    }
+
+    pub async fn create_token(&self, req: &CreateApiTokenRequest) -> Result<CreatedApiToken, ApiError> {
+        self.post("/tokens", req).await
+    }
+
+    pub async fn revoke_token(&self, id: i64) -> Result<(), ApiError> {
+        self.delete_path(&format!("/tokens/{id}")).await
+    }
+
+    pub async fn blocks(&self) -> Result<Vec<User>, ApiError> {
+        Ok(self.get::<UserList>("/me/blocks").await?.items)
+    }
+
+    pub async fn block(&self, username: &str) -> Result<User, ApiError> {
+        self.post("/me/blocks", &UsernameRequest { username: username.into() }).await
+    }
+
+    pub async fn unblock(&self, user_id: i64) -> Result<(), ApiError> {
+        self.delete_path(&format!("/me/blocks/{user_id}")).await
+    }
+
+    /// Everything the service holds of the user's, as the JSON text to save.
+    pub async fn export(&self) -> Result<String, ApiError> {
+        let value: serde_json::Value = self.get("/me/export").await?;
+        serde_json::to_string_pretty(&value).map_err(ApiError::network)
+    }
+
+    pub async fn delete_account(&self, password: String) -> Result<(), ApiError> {
+        self.no_content(Method::Delete, "/me", Some(&DeleteAccountRequest { password })).await
     }
 }
 

@@ -10,8 +10,10 @@ use wasm_bindgen::closure::Closure;
 
 use crate::api::Api;
 use crate::pages::home::{Shell, Welcome};
+use crate::pages::invite::InvitePage;
 use crate::pages::login::LoginPage;
 use crate::pages::room::RoomPage;
+use crate::pages::room_settings::RoomSettingsPage;
 use crate::pages::settings::SettingsPage;
 use crate::session::{STORAGE_KEY, Session};
 use crate::socket::Socket;
@@ -50,6 +52,8 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=path!("") view=Shell>
                     <Route path=path!("") view=Welcome />
                     <Route path=path!("rooms/:id") view=RoomPage />
+                    <Route path=path!("rooms/:id/settings") view=RoomSettingsPage />
+                    <Route path=path!("invite/:code") view=InvitePage />
                     <Route path=path!("settings") view=SettingsPage />
                 </ParentRoute>
             </Routes>

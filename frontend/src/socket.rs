@@ -282,11 +282,11 @@ impl Socket {
             },
             ServerFrame::RoomUpdated { room } => store.room_changed(room),
             ServerFrame::UserUpdated { user } => store.user_changed(user),
-            // Membership changes show once the app has a member panel (issue 12).
-            ServerFrame::MemberJoined { .. }
-            | ServerFrame::MemberUpdated { .. }
-            | ServerFrame::MemberLeft { .. }
-            | ServerFrame::Pong => {}
+            ServerFrame::MemberJoined { room_id, member } | ServerFrame::MemberUpdated { room_id, member } => {
+                store.member_changed(room_id, member)
+            }
+            ServerFrame::MemberLeft { room_id, user, .. } => store.member_left(room_id, user.id),
+            ServerFrame::Pong => {}
         }
     }
 

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chat_api::{Message, Room, User};
+use chat_api::{Member, Message, Role, Room, User};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -81,6 +81,10 @@ pub struct Store {
     pub notice: RwSignal<Option<String>>,
     /// The last room taken from the user (removed, banned, deleted): its page, if open, closes.
     pub dropped: RwSignal<Option<i64>>,
+    /// The members of rooms opened since login, kept current by the socket's `member_*` frames.
+    pub members: RwSignal<HashMap<i64, Vec<Member>>>,
+    /// Bumped when this client bans someone: the ban list fetches again.
+    pub bans_changed: RwSignal<u32>,
 }
 
 impl Store {
@@ -96,6 +100,8 @@ impl Store {
             open_room: RwSignal::new(None),
             notice: RwSignal::new(None),
             dropped: RwSignal::new(None),
+            members: RwSignal::new(HashMap::new()),
+            bans_changed: RwSignal::new(0),
         }
     }
 
@@ -109,13 +115,24 @@ impl Store {
         self.timelines.with_value(|t| t.values().for_each(|timeline| timeline.set(Timeline::default())));
         self.typing.set(HashMap::new());
         self.online.set(HashMap::new());
+        self.members.set(HashMap::new());
         self.outbox.set(outbox);
     }
 
     /// The user stopped being a member of a room without leaving it: the room leaves the list, its page
     /// closes, and `notice` says why.
     pub fn drop_room(&self, room_id: i64, why: impl FnOnce(&str) -> String) {
-        let name = self.rooms.with_untracked(|r| r.get(&room_id).map(|room| room.name.clone()));
+        // Unknown here (left or deleted from this tab already): nothing to drop, nothing to tell.
+        let Some(name) = self.rooms.with_untracked(|r| r.get(&room_id).map(|room| room.name.clone())) else {
+            return;
+        };
+        self.forget_room(room_id);
+        self.notice.set(Some(why(&name)));
+        self.dropped.set(Some(room_id));
+    }
+
+    /// The user left or deleted a room: it leaves the list and what is held of it is let go.
+    pub fn forget_room(&self, room_id: i64) {
         self.rooms.update(|rooms| {
             rooms.remove(&room_id);
         });
@@ -125,8 +142,9 @@ impl Store {
         self.typing.update(|t| {
             t.remove(&room_id);
         });
-        self.notice.set(Some(why(name.as_deref().unwrap_or("a room"))));
-        self.dropped.set(Some(room_id));
+        self.members.update(|m| {
+            m.remove(&room_id);
+        });
     }
 
     /// A room's name, topic or visibility changed (its counts here stay this user's own).
@@ -150,6 +168,11 @@ impl Store {
                 });
             }
         }
+        self.members.update(|rooms| {
+            for member in rooms.values_mut().flatten().filter(|m| m.user.id == user.id) {
+                member.user = user.clone();
+            }
+        });
         self.rooms.update(|rooms| {
             for message in rooms.values_mut().filter_map(|r| r.last_message.as_mut()) {
                 if message.author.id == user.id {
@@ -157,6 +180,71 @@ impl Store {
                 }
             }
         });
+    }
+
+    /// A room's member list as fetched.
+    pub fn set_members(&self, room_id: i64, members: Vec<Member>) {
+        self.members.update(|m| {
+            m.insert(room_id, members);
+        });
+    }
+
+    /// Someone joined, or their role or mute changed (`member_joined`, `member_updated`). Only rooms whose
+    /// list was fetched are kept: any other is fetched whole when opened.
+    pub fn member_changed(&self, room_id: i64, member: Member) {
+        let joined = self.members.try_update(|rooms| {
+            let list = rooms.get_mut(&room_id)?;
+            let known = list.iter().position(|m| m.user.id == member.user.id);
+            match known {
+                Some(i) => list[i] = member,
+                None => list.push(member),
+            }
+            Some(known.is_none())
+        });
+        if joined.flatten() == Some(true) {
+            self.count_members(room_id, 1);
+        }
+    }
+
+    /// Someone stopped being a member (`member_left`).
+    pub fn member_left(&self, room_id: i64, user_id: i64) {
+        let removed = self.members.try_update(|rooms| {
+            let list = rooms.get_mut(&room_id)?;
+            let before = list.len();
+            list.retain(|m| m.user.id != user_id);
+            Some(list.len() < before)
+        });
+        if removed.flatten() == Some(true) {
+            self.count_members(room_id, -1);
+        }
+        self.presence_changed_by_id(room_id, user_id);
+    }
+
+    fn count_members(&self, room_id: i64, change: i64) {
+        self.rooms.update(|rooms| {
+            if let Some(room) = rooms.get_mut(&room_id) {
+                room.member_count = (room.member_count + change).max(0);
+            }
+        });
+    }
+
+    fn presence_changed_by_id(&self, room_id: i64, user_id: i64) {
+        self.online.update(|o| {
+            if let Some(list) = o.get_mut(&room_id) {
+                list.retain(|u| u.id != user_id);
+            }
+        });
+    }
+
+    /// The user's own membership of a room, if its list is loaded.
+    pub fn my_membership(&self, room_id: i64) -> Option<Member> {
+        let me = self.me.with(|m| m.as_ref().map(|u| u.id))?;
+        self.members.with(|rooms| rooms.get(&room_id)?.iter().find(|m| m.user.id == me).cloned())
+    }
+
+    /// The user's role in a room (`None` until its member list is loaded).
+    pub fn my_role(&self, room_id: i64) -> Option<Role> {
+        self.my_membership(room_id).map(|m| m.role)
     }
 
     /// A room's timeline, made (empty, not loaded) the first time it is asked for, so that a view can

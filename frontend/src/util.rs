@@ -1,7 +1,7 @@
 //! Small browser helpers: time, randomness, storage, formatting.
 
 use chrono::{DateTime, Utc};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// Milliseconds since the epoch, by the browser's clock.
 pub fn now_ms() -> f64 {
@@ -49,4 +49,54 @@ pub fn page_visible() -> bool {
 
 pub fn browser_online() -> bool {
     web_sys::window().map(|w| w.navigator().on_line()).unwrap_or(true)
+}
+
+/// Whether a mute (`muted_until`) is still running, by the browser's clock.
+pub fn is_muted(until: Option<DateTime<Utc>>) -> bool {
+    until.is_some_and(|t| t.timestamp_millis() as f64 > now_ms())
+}
+
+/// A mute's end for people: "muted until 14:05", with the date when not today, or "muted until unmuted"
+/// for a mute set without an end (a century ahead).
+pub fn muted_until_text(until: Option<DateTime<Utc>>) -> String {
+    let Some(until) = until else { return String::new() };
+    let left_ms = until.timestamp_millis() as f64 - now_ms();
+    if left_ms > 5.0 * 365.0 * 86_400_000.0 {
+        return "muted until unmuted".into();
+    }
+    if left_ms > 12.0 * 3_600_000.0 {
+        return format!("muted until {}", full_time(&until));
+    }
+    format!("muted until {}", time_of_day(&until))
+}
+
+/// Asks the user a yes-or-no question (the browser's own dialog: keyboard and screen reader friendly).
+pub fn confirm(question: &str) -> bool {
+    web_sys::window().and_then(|w| w.confirm_with_message(question).ok()).unwrap_or(false)
+}
+
+/// The page's origin ("https://chat.example.org"), for links to share.
+pub fn page_origin() -> String {
+    web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default()
+}
+
+/// Puts text on the clipboard; false where the browser does not allow it (then the text is on screen
+/// to copy by hand).
+pub fn copy_text(text: &str) -> bool {
+    let Some(window) = web_sys::window() else { return false };
+    let navigator: JsValue = window.navigator().into();
+    let Ok(clipboard) = js_sys::Reflect::get(&navigator, &"clipboard".into()) else { return false };
+    let Ok(write) = js_sys::Reflect::get(&clipboard, &"writeText".into()) else { return false };
+    let Ok(write) = write.dyn_into::<js_sys::Function>() else { return false };
+    write.call1(&clipboard, &text.into()).is_ok()
+}
+
+/// The name to show for someone: a deleted account's messages read "Deleted user", not `deleted-<id>`.
+pub fn shown_name(user: &chat_api::User) -> &str {
+    if user.deleted { "Deleted user" } else { user.name() }
+}
+
+/// Now, by the browser's clock (chrono's `Utc::now` has no clock to read in wasm32-unknown-unknown).
+pub fn now_utc() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(now_ms() as i64).unwrap_or_default()
 }

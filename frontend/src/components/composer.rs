@@ -3,22 +3,29 @@
 
 use leptos::prelude::*;
 
+use crate::app::Clock;
 use crate::socket::Socket;
-use crate::store::Pending;
-use crate::util::{new_client_id, now_ms};
+use crate::store::{Pending, Store};
+use crate::util::{is_muted, muted_until_text, new_client_id, now_ms};
 
 /// The contract's limit on a message body, in characters.
 const MAX_BODY_CHARS: usize = 4000;
 
 #[component]
 pub fn Composer(room_id: Memo<i64>) -> impl IntoView {
-    let socket = expect_context::<Socket>();
+    let (socket, store, clock) = (expect_context::<Socket>(), expect_context::<Store>(), expect_context::<Clock>());
     let text = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
+    // Muted: the composer is disabled and says until when (the server refuses a send anyway).
+    let muted_until = move || {
+        clock.0.track();
+        store.my_membership(room_id.get()).and_then(|m| m.muted_until).filter(|t| is_muted(Some(*t)))
+    };
+    let muted = move || muted_until().is_some();
 
     let send = move || {
         let body = text.get_untracked();
-        if body.trim().is_empty() {
+        if body.trim().is_empty() || muted() {
             return;
         }
         if body.chars().count() > MAX_BODY_CHARS {
@@ -42,7 +49,12 @@ pub fn Composer(room_id: Memo<i64>) -> impl IntoView {
     view! {
         <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
             <label class="visually-hidden" for="composer-input">"Message"</label>
-            <textarea id="composer-input" rows="1" placeholder="Write a message… (Enter sends, Shift+Enter for a new line)"
+            <textarea id="composer-input" rows="1"
+                placeholder=move || match muted_until() {
+                    Some(until) => format!("You are {} in this room", muted_until_text(Some(until))),
+                    None => "Write a message… (Enter sends, Shift+Enter for a new line)".into(),
+                }
+                prop:disabled=muted
                 prop:value=move || text.get()
                 on:input=move |ev| {
                     text.set(event_target_value(&ev));
@@ -54,7 +66,7 @@ pub fn Composer(room_id: Memo<i64>) -> impl IntoView {
                         send();
                     }
                 } />
-            <button type="submit" class="primary">"Send"</button>
+            <button type="submit" class="primary" prop:disabled=muted>"Send"</button>
             <p class="error" role="alert">{move || error.get()}</p>
         </form>
     }

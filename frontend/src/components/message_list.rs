@@ -13,7 +13,7 @@ use crate::api::Api;
 use crate::app::Clock;
 use crate::socket::Socket;
 use crate::store::{Pending, Store, Timeline};
-use crate::util::{full_time, page_visible, time_of_day};
+use crate::util::{full_time, page_visible, shown_name, time_of_day};
 
 /// Messages by one author closer together than this share one heading.
 const RUN_GAP_SECONDS: i64 = 5 * 60;
@@ -34,7 +34,7 @@ impl Row {
             Row::Divider => (-1, false, false, None, String::new()),
             Row::Message { message, starts_run, .. } => {
                 // The author's name too: it changes when they rename themselves (`user_updated`).
-                let author = message.author.name().to_owned();
+                let author = shown_name(&message.author).to_owned();
                 (message.seq, *starts_run, message.deleted, message.edited_at, author)
             }
         }
@@ -186,14 +186,15 @@ fn MessageRow(row: Row, room_id: Memo<i64>) -> impl IntoView {
     let editing = RwSignal::new(false);
     let seq = message.seq;
     let deleted = message.deleted;
-    let author = message.author.name().to_owned();
+    let author = shown_name(&message.author).to_owned();
+    let author_deleted = message.author.deleted;
     let (stamp, title, time) =
         (message.created_at.to_rfc3339(), full_time(&message.created_at), time_of_day(&message.created_at));
     view! {
         <li class="message" class:mine=mine class:run-start=starts_run class:deleted=deleted data-seq=seq.to_string()>
             <Show when=move || starts_run>
                 <div class="meta">
-                    <span class="author">{author.clone()}</span>
+                    <span class="author" class:deleted-user=author_deleted>{author.clone()}</span>
                     <time datetime=stamp.clone() title=title.clone()>{time.clone()}</time>
                 </div>
             </Show>

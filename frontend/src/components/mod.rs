@@ -2,5 +2,8 @@
 
 pub mod banner;
 pub mod composer;
+pub mod member_panel;
 pub mod message_list;
+pub mod people_search;
 pub mod room_list;
+pub mod status;

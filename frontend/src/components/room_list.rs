@@ -8,9 +8,11 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 
 use crate::api::{Api, ApiError};
+use crate::components::people_search::PeopleSearch;
 use crate::session::Session;
 use crate::socket::Socket;
 use crate::store::Store;
+use crate::util::shown_name;
 
 /// Which form the sidebar shows under its buttons.
 #[derive(Clone, Copy, PartialEq)]
@@ -86,7 +88,7 @@ fn RoomItem(room: Room) -> impl IntoView {
     let active = move || store.open_room.get() == Some(id);
     let preview = room.last_message.as_ref().map(|m| {
         let text = if m.deleted { "message deleted".to_string() } else { m.body.chars().take(80).collect() };
-        format!("{}: {}", m.author.name(), text)
+        format!("{}: {}", shown_name(&m.author), text)
     });
     let unread = room.unread_count;
     let icon = match (room.kind, room.visibility) {
@@ -159,25 +161,21 @@ fn NewRoomForm(done: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView 
     }
 }
 
+/// A direct chat: find the person by name as you type.
 #[component]
 fn DirectForm(done: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
     let (api, store, socket) = (expect_context::<Api>(), expect_context::<Store>(), expect_context::<Socket>());
-    let navigate = use_navigate();
-    let username = RwSignal::new(String::new());
+    // Kept in the arena, so that `start` is `Copy` as the search box wants.
+    let navigate = StoredValue::new_local(use_navigate());
     let error = RwSignal::new(None::<String>);
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let who = username.get_untracked().trim().to_string();
-        enter_room(async move { api.direct(&who).await }, (store, socket), error, done, navigate.clone());
+    let start = move |who: String| {
+        enter_room(async move { api.direct(&who).await }, (store, socket), error, done, navigate.get_value());
     };
     view! {
-        <form class="panel" on:submit=submit>
-            <label for="direct-username">"Username"</label>
-            <input id="direct-username" required minlength="3" maxlength="32" prop:value=move || username.get()
-                on:input=move |ev| username.set(event_target_value(&ev)) />
+        <div class="panel">
+            <PeopleSearch label="Person" action="Start chat" on_pick=start />
             <p class="error" role="alert">{move || error.get()}</p>
-            <button type="submit" class="primary">"Start chat"</button>
-        </form>
+        </div>
     }
 }
 

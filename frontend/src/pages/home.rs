@@ -13,10 +13,20 @@ use crate::store::Store;
 pub fn Shell() -> impl IntoView {
     let session = expect_context::<Session>();
     // On a phone the list and the page beside it take turns: anything but the list's own route is a page.
-    let location = leptos_router::hooks::use_location();
-    let page_open = move || location.pathname.with(|path| path != "/");
+    let pathname = leptos_router::hooks::use_location().pathname;
+    let page_open = move || pathname.with(|path| path != "/");
+    // Signed out on a deep link (an invite, a room): log in first, then come back to it.
+    let to_login = move || {
+        let here = pathname.get_untracked();
+        let path = if here == "/" {
+            "/login".to_owned()
+        } else {
+            format!("/login?next={}", js_sys::encode_uri_component(&here))
+        };
+        view! { <Redirect path=path /> }
+    };
     view! {
-        <Show when=move || session.is_logged_in() fallback=|| view! { <Redirect path="/login" /> }>
+        <Show when=move || session.is_logged_in() fallback=to_login>
             <div class="shell" class:room-open=page_open>
                 <ConnectionBanner />
                 <RoomList />

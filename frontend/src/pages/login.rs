@@ -2,7 +2,7 @@
 
 use chat_api::{LoginRequest, RegisterRequest};
 use leptos::prelude::*;
-use leptos_router::hooks::use_navigate;
+use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api;
 use crate::session::Session;
@@ -18,10 +18,13 @@ pub fn LoginPage() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
 
+    // Where to go once logged in: back to the page that sent the user here (an invite link, a room).
+    let query = use_query_map();
+    let next = move || query.with_untracked(|q| q.get("next")).filter(|path| is_local_path(path)).unwrap_or("/".into());
     // Logged in (now, or already in another tab): on to the chats.
     Effect::new(move |_| {
         if session.is_logged_in() {
-            navigate("/", Default::default());
+            navigate(&next(), Default::default());
         }
     });
 
@@ -76,4 +79,9 @@ pub fn LoginPage() -> impl IntoView {
             </form>
         </main>
     }
+}
+
+/// Only a path on this site is followed after login ("/invite/x"), never another origin ("//evil.example").
+fn is_local_path(path: &str) -> bool {
+    path.starts_with('/') && !path.starts_with("//") && !path.starts_with("/\\")
 }

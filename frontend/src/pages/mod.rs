@@ -1,6 +1,8 @@
 //! The app's screens, one per route.
 
 pub mod home;
+pub mod invite;
 pub mod login;
 pub mod room;
+pub mod room_settings;
 pub mod settings;

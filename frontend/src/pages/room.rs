@@ -1,6 +1,6 @@
 //! One room: its header (name, who is online), the history, who is typing, and the composer.
 
-use chat_api::Room;
+use chat_api::{Role, Room, RoomKind};
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
@@ -8,9 +8,11 @@ use leptos_router::hooks::use_params_map;
 use crate::api::Api;
 use crate::app::Clock;
 use crate::components::composer::Composer;
+use crate::components::member_panel::MemberPanel;
 use crate::components::message_list::MessageList;
 use crate::socket::Socket;
 use crate::store::Store;
+use crate::util::{is_muted, muted_until_text};
 
 /// How the room's page stands.
 #[derive(Clone, PartialEq)]
@@ -47,8 +49,14 @@ pub fn RoomPage() -> impl IntoView {
     });
 
     let room = move || store.rooms.with(|r| r.get(&room_id.get()).cloned());
+    // The member panel: open beside the chat on a wide screen, in its place on a phone.
+    let show_members = RwSignal::new(false);
+    let can_configure = move || {
+        let named = room().is_some_and(|r| r.kind == RoomKind::Room);
+        named && matches!(store.my_role(room_id.get()), Some(Role::Owner | Role::Admin))
+    };
     view! {
-        <section class="room" aria-labelledby="room-title">
+        <section class="room" class:members-open=move || show_members.get() aria-labelledby="room-title">
             <header class="room-header">
                 <A href="/" attr:class="back" attr:aria-label="Back to the rooms">"‹"</A>
                 <div class="room-title">
@@ -56,17 +64,37 @@ pub fn RoomPage() -> impl IntoView {
                     <p class="topic">{move || room().and_then(|r| r.topic)}</p>
                 </div>
                 <OnlineList room_id=room_id />
+                <div class="room-tools">
+                    <button type="button" class="members-toggle" aria-controls="members-panel"
+                        aria-expanded=move || show_members.get().to_string()
+                        on:click=move |_| show_members.update(|s| *s = !*s)>
+                        {move || format!("Members ({})", room().map_or(0, |r| r.member_count))}
+                    </button>
+                    <Show when=can_configure>
+                        <A href=move || format!("/rooms/{}/settings", room_id.get()) attr:class="button">"Room settings"</A>
+                    </Show>
+                </div>
             </header>
-            {move || match loading.get() {
-                Loading::Failed(why) => view! { <p class="error room-error" role="alert">{why}</p> }.into_any(),
-                Loading::Pending if !store.timeline(room_id.get()).with(|t| t.loaded) =>
-                    view! { <p class="loading">"Loading messages…"</p> }.into_any(),
-                _ => view! {
-                    <MessageList room_id=room_id divider=divider />
-                    <TypingLine room_id=room_id />
-                    <Composer room_id=room_id />
-                }.into_any(),
-            }}
+            <MutedBanner room_id=room_id />
+            <div class="room-body">
+                <div class="chat-column">
+                    {move || match loading.get() {
+                        Loading::Failed(why) => view! { <p class="error room-error" role="alert">{why}</p> }.into_any(),
+                        Loading::Pending if !store.timeline(room_id.get()).with(|t| t.loaded) =>
+                            view! { <p class="loading">"Loading messages…"</p> }.into_any(),
+                        _ => view! {
+                            <MessageList room_id=room_id divider=divider />
+                            <TypingLine room_id=room_id />
+                            <Composer room_id=room_id />
+                        }.into_any(),
+                    }}
+                </div>
+                <Show when=move || show_members.get()>
+                    <div id="members-panel" class="members-panel">
+                        <MemberPanel room_id=room_id />
+                    </div>
+                </Show>
+            </div>
         </section>
     }
 }
@@ -92,6 +120,12 @@ async fn open_room(
             Err(why) => return loading.set(Loading::Failed(why)),
         }
     }
+    // Who is in the room, with roles and mutes: the panel and the composer read them.
+    leptos::task::spawn_local(async move {
+        if let Ok(members) = api.members(id).await {
+            store.set_members(id, members);
+        }
+    });
     if !store.timeline(id).with_untracked(|t| t.loaded) {
         match api.messages(id, None, None).await {
             Ok(page) => store.add_page(id, page.items, Some(page.has_more)),
@@ -105,6 +139,24 @@ async fn open_room(
 async fn fetch_and_join(api: Api, id: i64) -> Result<Room, String> {
     let room = api.room(id).await.map_err(|e| e.detail)?;
     api.join(room.id).await.or(Ok(room))
+}
+
+/// Tells a muted member why they cannot write, and until when.
+#[component]
+fn MutedBanner(room_id: Memo<i64>) -> impl IntoView {
+    let store = expect_context::<Store>();
+    let clock = expect_context::<Clock>();
+    let until = move || {
+        clock.0.track();
+        store.my_membership(room_id.get()).and_then(|m| m.muted_until).filter(|t| is_muted(Some(*t)))
+    };
+    view! {
+        <Show when=move || until().is_some()>
+            <p class="room-banner" role="status">
+                {move || format!("A moderator muted you: you can read but not write ({}).", muted_until_text(until()))}
+            </p>
+        </Show>
+    }
 }
 
 #[component]

@@ -1,10 +1,15 @@
-//! The settings page: the display name, the password, and where the user is signed in (with "sign out"
-//! per device and "sign out everywhere").
+//! The settings page: the display name, the password, where the user is signed in (with "sign out"
+//! per device and "sign out everywhere"), API tokens, blocked people, a download of the user's data, and
+//! deleting the account.
+
+mod account;
+mod tokens;
 
 use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::api::Api;
+use crate::components::status::StatusLine;
 use crate::session::Session;
 
 #[component]
@@ -69,6 +74,10 @@ pub fn SettingsPage() -> impl IntoView {
                 })}
             </Suspense>
             <button type="button" class="danger" on:click=end_all>"Sign out everywhere"</button>
+            <tokens::ApiTokens />
+            <account::Blocks />
+            <account::Export />
+            <account::DeleteAccount />
         </section>
     }
 }
@@ -137,15 +146,5 @@ fn Password() -> impl IntoView {
             <button type="submit">"Change password"</button>
             <StatusLine status=status />
         </form>
-    }
-}
-
-/// What a form's last submit did: a confirmation, or the server's words for a refusal.
-#[component]
-fn StatusLine(status: RwSignal<Option<Result<String, String>>>) -> impl IntoView {
-    move || match status.get() {
-        None => ().into_any(),
-        Some(Ok(text)) => view! { <p class="ok" role="status">{text}</p> }.into_any(),
-        Some(Err(text)) => view! { <p class="error" role="alert">{text}</p> }.into_any(),
     }
 }
