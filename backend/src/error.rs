@@ -40,6 +40,10 @@ pub enum ApiError {
     /// 422 `validation_failed`: well-formed but breaking the rules, one entry per field.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// 422 with a code of its own: well-formed, but over a limit of the thing it changes
+    /// (`too_many_reactions`).
+    #[error("{detail}")]
+    Unprocessable { code: &'static str, detail: String },
     /// 422 `invalid_text`: a string holding U+0000 or a control character where none may be, one entry
     /// per field (CONTRACT-2 "Text, everywhere").
     #[error("invalid text")]
@@ -77,6 +81,9 @@ impl ApiError {
     }
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
         ApiError::Conflict { code, detail: detail.into() }
+    }
+    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError::Unprocessable { code, detail: detail.into() }
     }
     /// A 422 `invalid_text` for one field.
     pub fn invalid_text(field: &str, message: impl Into<String>) -> Self {
@@ -134,6 +141,7 @@ impl ApiError {
             ApiError::Validation(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "The request breaks a rule: see errors.".into())
             }
+            ApiError::Unprocessable { code, detail } => (StatusCode::UNPROCESSABLE_ENTITY, code, detail.clone()),
             ApiError::InvalidText(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_text",

@@ -87,6 +87,7 @@ enum Method {
     Get,
     Post,
     Patch,
+    Put,
     Delete,
 }
 
@@ -96,6 +97,7 @@ fn builder(method: Method, path: &str) -> RequestBuilder {
         Method::Get => Request::get(&url),
         Method::Post => Request::post(&url),
         Method::Patch => Request::patch(&url),
+        Method::Put => Request::put(&url),
         Method::Delete => Request::delete(&url),
     }
 }
@@ -239,6 +241,13 @@ impl Api {
 
     pub async fn delete(&self, room_id: i64, seq: i64) -> Result<(), ApiError> {
         self.call::<()>(Method::Delete, &format!("/rooms/{room_id}/messages/{seq}"), None::<&()>).await.map(|_| ())
+    }
+
+    /// Adds (`add`) or takes back the caller's emoji on a message.
+    pub async fn react(&self, room_id: i64, seq: i64, emoji: &str, add: bool) -> Result<(), ApiError> {
+        let path = format!("/rooms/{room_id}/messages/{seq}/reactions/{}", js_sys::encode_uri_component(emoji));
+        let method = if add { Method::Put } else { Method::Delete };
+        self.no_content(method, &path, None::<&()>).await
     }
 
     pub async fn mark_read(&self, room_id: i64, seq: i64) -> Result<(), ApiError> {

@@ -265,6 +265,9 @@ impl Socket {
             ServerFrame::MessageUpdated { message } => store.update_message(message),
             ServerFrame::MessageDeleted { room_id, seq } => store.delete_message(room_id, seq),
             ServerFrame::Typing { room_id, user } => store.set_typing(room_id, user),
+            ServerFrame::Reaction { room_id, seq, emoji, user, added } => {
+                store.reaction_changed(room_id, seq, &emoji, user.id, added)
+            }
             ServerFrame::Presence { room_id, online } => store.set_online(room_id, online),
             ServerFrame::PresenceChanged { room_id, user, online } => store.presence_changed(room_id, user, online),
             ServerFrame::Error { code, message, client_id } => {
@@ -346,7 +349,8 @@ impl Socket {
         if p.failed || !self.is_connected() {
             return;
         }
-        let frame = ClientFrame::Send { room_id: p.room_id, body: p.body, client_id: p.client_id };
+        let frame =
+            ClientFrame::Send { room_id: p.room_id, body: p.body, client_id: p.client_id, reply_to: p.reply_to };
         if self.send_frame(&frame) {
             self.store.update_pending(client_id, |p| p.sent_ms = Some(now_ms()));
         }

@@ -52,6 +52,18 @@ pub struct Pending {
     /// Given up until the user presses "retry".
     pub failed: bool,
     pub error: Option<String>,
+    /// The seq of the message it answers.
+    #[serde(default)]
+    pub reply_to: Option<i64>,
+}
+
+/// The message the composer is answering.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Replying {
+    pub room_id: i64,
+    pub seq: i64,
+    pub author: String,
+    pub excerpt: String,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -85,6 +97,8 @@ pub struct Store {
     pub members: RwSignal<HashMap<i64, Vec<Member>>>,
     /// Bumped when this client bans someone: the ban list fetches again.
     pub bans_changed: RwSignal<u32>,
+    /// The message the composer answers, until sent or cancelled.
+    pub replying: RwSignal<Option<Replying>>,
 }
 
 impl Store {
@@ -102,6 +116,7 @@ impl Store {
             dropped: RwSignal::new(None),
             members: RwSignal::new(HashMap::new()),
             bans_changed: RwSignal::new(0),
+            replying: RwSignal::new(None),
         }
     }
 
@@ -383,6 +398,16 @@ impl Store {
         });
     }
 
+    /// Someone added or took back an emoji (`reaction` frame): applied once, however often it arrives.
+    pub fn reaction_changed(&self, room_id: i64, seq: i64, emoji: &str, user_id: i64, added: bool) {
+        let Some(timeline) = self.existing_timeline(room_id) else { return };
+        timeline.update(|t| {
+            if let Some(message) = t.messages.get_mut(&seq) {
+                apply_reaction(&mut message.reactions, emoji, user_id, added);
+            }
+        });
+    }
+
     pub fn delete_message(&self, room_id: i64, seq: i64) {
         let erase = |m: &mut Message| {
             m.deleted = true;
@@ -495,6 +520,30 @@ impl Default for Store {
 fn keep_newer(fetched: &mut Room, known: &Room) {
     if last_seq_of(known) > last_seq_of(fetched) {
         *fetched = known.clone();
+    }
+}
+
+/// One person's emoji on or off a message's reactions (kept in order of first use; an emoji nobody has
+/// left goes away).
+pub fn apply_reaction(reactions: &mut Vec<chat_api::Reaction>, emoji: &str, user_id: i64, added: bool) {
+    match reactions.iter_mut().position(|r| r.emoji == emoji) {
+        Some(i) => {
+            let reaction = &mut reactions[i];
+            let had = reaction.user_ids.contains(&user_id);
+            if added && !had {
+                reaction.user_ids.push(user_id);
+            } else if !added && had {
+                reaction.user_ids.retain(|id| *id != user_id);
+            }
+            reaction.count = reaction.user_ids.len() as i64;
+            if reaction.count == 0 {
+                reactions.remove(i);
+            }
+        }
+        None if added => {
+            reactions.push(chat_api::Reaction { emoji: emoji.to_owned(), count: 1, user_ids: vec![user_id] });
+        }
+        None => {}
     }
 }
 

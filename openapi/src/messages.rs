@@ -24,6 +24,35 @@ pub struct Message {
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub edited_at: Option<DateTime<Utc>>,
     pub deleted: bool,
+    /// The message this one answers (null: none).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub reply_to: Option<ReplyTo>,
+    /// Ordered by first use.
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
+    /// The ids of the members mentioned (`@username`, or everyone for `@room` by the owner or an admin).
+    #[serde(default)]
+    pub mentions: Vec<i64>,
+}
+
+/// What a reply shows of the message it answers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReplyTo {
+    pub seq: i64,
+    pub author: User,
+    /// The first 200 characters of its current body; empty once it is deleted.
+    pub excerpt: String,
+}
+
+/// One emoji on a message and who chose it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: i64,
+    pub user_ids: Vec<i64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -37,6 +66,9 @@ pub struct SendMessageRequest {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub client_id: Option<String>,
+    /// The seq of a message of the same room that this one answers.
+    #[serde(default)]
+    pub reply_to: Option<i64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

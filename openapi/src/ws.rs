@@ -26,6 +26,9 @@ pub enum ClientFrame {
         room_id: i64,
         body: String,
         client_id: String,
+        /// The seq of a message of the same room that this one answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<i64>,
     },
     /// The sender is typing; others in the room see it for 5 seconds.
     Typing {
@@ -74,6 +77,14 @@ pub enum ServerFrame {
     Typing {
         room_id: i64,
         user: User,
+    },
+    /// Someone added (`added: true`) or took back an emoji on a message.
+    Reaction {
+        room_id: i64,
+        seq: i64,
+        emoji: String,
+        user: User,
+        added: bool,
     },
     /// Who is online in the room, sent on subscribe.
     Presence {

@@ -533,6 +533,24 @@ export interface paths {
         patch: operations["edit"];
         trace?: never;
     };
+    "/api/v1/rooms/{room_id}/messages/{seq}/reactions/{emoji}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Add an emoji to a message (a member; `messages:write`). Adding one already there changes nothing. */
+        put: operations["add_reaction"];
+        post?: never;
+        /** Take back the caller's emoji on a message. Taking back one not there changes nothing. */
+        delete: operations["remove_reaction"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/rooms/{room_id}/read": {
         parameters: {
             query?: never;
@@ -905,6 +923,11 @@ export interface components {
             edited_at: string | null;
             /** Format: int64 */
             id: number;
+            /** @description The ids of the members mentioned (`@username`, or everyone for `@room` by the owner or an admin). */
+            mentions?: number[];
+            /** @description Ordered by first use. */
+            reactions?: components["schemas"]["Reaction"][];
+            reply_to: null | components["schemas"]["ReplyTo"];
             /** Format: int64 */
             room_id: number;
             /** Format: int64 */
@@ -950,6 +973,13 @@ export interface components {
              */
             type: string;
         };
+        /** @description One emoji on a message and who chose it. */
+        Reaction: {
+            /** Format: int64 */
+            count: number;
+            emoji: string;
+            user_ids: number[];
+        };
         /** @description Moves the caller's read marker forward (never backwards). */
         ReadMarkerRequest: {
             /** Format: int64 */
@@ -972,6 +1002,14 @@ export interface components {
              * @example alice
              */
             username: string;
+        };
+        /** @description What a reply shows of the message it answers. */
+        ReplyTo: {
+            author: components["schemas"]["User"];
+            /** @description The first 200 characters of its current body; empty once it is deleted. */
+            excerpt: string;
+            /** Format: int64 */
+            seq: number;
         };
         /** @enum {string} */
         Role: "owner" | "admin" | "member";
@@ -1030,6 +1068,11 @@ export interface components {
              *     message (status 200) and creates none.
              */
             client_id?: string | null;
+            /**
+             * Format: int64
+             * @description The seq of a message of the same room that this one answers.
+             */
+            reply_to?: number | null;
         };
         /** @description A signed-in session: one sign-in on one device, kept alive by refreshing. */
         Session: {
@@ -3929,7 +3972,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `insufficient_scope` (needs `messages:write`) or `not_a_member` */
+            /** @description `insufficient_scope` (needs `messages:write`), `not_a_member`, `muted` or `blocked` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -4142,6 +4185,161 @@ export interface operations {
             };
             /** @description `validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields. `invalid_text`: U+0000 in any string, or a control character where none may be */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            /** @description `service_unavailable`: the database (or Redis) is down; retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    add_reaction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's id */
+                room_id: number;
+                /** @description The message's seq */
+                seq: number;
+                /** @description 1-32 bytes of UTF-8, percent-encoded; no white space or control character */
+                emoji: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's reaction is there */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_a_member` or `insufficient_scope` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `room_not_found` or `message_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `message_deleted` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed` (the emoji) or `too_many_reactions` (20 different ones already) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            /** @description `service_unavailable`: the database (or Redis) is down; retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    remove_reaction: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's id */
+                room_id: number;
+                /** @description The message's seq */
+                seq: number;
+                /** @description 1-32 bytes of UTF-8, percent-encoded */
+                emoji: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's reaction is gone */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_a_member` or `insufficient_scope` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `room_not_found` or `message_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `message_deleted` */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -123,32 +123,29 @@ pub fn now() -> NaiveDateTime {
     DateTime::from_timestamp_micros(now.and_utc().timestamp_micros()).map_or(now, |t| t.naive_utc())
 }
 
-/// Inserts a room membership unless the user is a member already (`ON CONFLICT DO NOTHING`). Per backend:
-/// the multi-backend connection cannot express the clause.
-pub fn insert_member_unless_present(conn: &mut DbConnection, row: &models::MemberRow) -> QueryResult<usize> {
-    use schema::room_members;
-    match conn {
-        DbConnection::Postgresql(pg) => {
-            diesel::insert_into(room_members::table).values(row).on_conflict_do_nothing().execute(pg)
+/// Runs one statement on whichever backend `conn` is, for the clauses the multi-backend connection
+/// cannot express (`ON CONFLICT DO NOTHING`): `$c` is the concrete connection inside `$body`.
+#[macro_export]
+macro_rules! per_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Postgresql($c) => $body,
+            $crate::db::DbConnection::Sqlite($c) => $body,
         }
-        DbConnection::Sqlite(lite) => {
-            diesel::insert_into(room_members::table).values(row).on_conflict_do_nothing().execute(lite)
-        }
-    }
+    };
 }
 
-/// Inserts a ban unless the user is banned already (`ON CONFLICT DO NOTHING`); the rows inserted. Per
-/// backend, like [`insert_member_unless_present`].
+/// Inserts a room membership unless the user is a member already (`ON CONFLICT DO NOTHING`); the rows
+/// inserted.
+pub fn insert_member_unless_present(conn: &mut DbConnection, row: &models::MemberRow) -> QueryResult<usize> {
+    use schema::room_members;
+    per_backend!(conn, c => diesel::insert_into(room_members::table).values(row).on_conflict_do_nothing().execute(c))
+}
+
+/// Inserts a ban unless the user is banned already; the rows inserted.
 pub fn insert_ban_unless_present(conn: &mut DbConnection, row: &models::BanRow) -> QueryResult<usize> {
     use schema::room_bans;
-    match conn {
-        DbConnection::Postgresql(pg) => {
-            diesel::insert_into(room_bans::table).values(row).on_conflict_do_nothing().execute(pg)
-        }
-        DbConnection::Sqlite(lite) => {
-            diesel::insert_into(room_bans::table).values(row).on_conflict_do_nothing().execute(lite)
-        }
-    }
+    per_backend!(conn, c => diesel::insert_into(room_bans::table).values(row).on_conflict_do_nothing().execute(c))
 }
 
 /// A stored time on the wire.

@@ -4,7 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{
-    api_tokens, messages, refresh_tokens, room_audit, room_bans, room_invites, room_members, rooms, users,
+    api_tokens, message_reactions, messages, refresh_tokens, room_audit, room_bans, room_invites, room_members, rooms,
+    users,
 };
 use super::utc;
 
@@ -213,9 +214,14 @@ pub struct MessageRow {
     pub created_at: NaiveDateTime,
     pub edited_at: Option<NaiveDateTime>,
     pub deleted: bool,
+    pub reply_to_seq: Option<i64>,
+    /// The mentioned members' ids, comma-separated.
+    pub mentions: String,
 }
 
 impl MessageRow {
+    /// The message without what lives in other rows (the reply's excerpt, the reactions): see
+    /// `domain::messages::assemble`, which adds them.
     pub fn with_author(self, author: UserRow) -> chat_api::Message {
         chat_api::Message {
             id: self.id,
@@ -227,8 +233,31 @@ impl MessageRow {
             created_at: utc(self.created_at),
             edited_at: self.edited_at.map(utc),
             deleted: self.deleted,
+            reply_to: None,
+            reactions: Vec::new(),
+            mentions: parse_ids(&self.mentions),
         }
     }
+}
+
+/// Ids stored comma-separated (`messages.mentions`).
+pub fn parse_ids(list: &str) -> Vec<i64> {
+    list.split(',').filter_map(|id| id.parse().ok()).collect()
+}
+
+/// Ids to store comma-separated.
+pub fn join_ids(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = message_reactions)]
+pub struct ReactionRow {
+    pub room_id: i64,
+    pub seq: i64,
+    pub emoji: String,
+    pub user_id: i64,
+    pub created_at: NaiveDateTime,
 }
 
 #[derive(Insertable)]
@@ -241,4 +270,6 @@ pub struct NewMessage<'a> {
     pub client_id: Option<&'a str>,
     pub idempotency_key: Option<&'a str>,
     pub created_at: NaiveDateTime,
+    pub reply_to_seq: Option<i64>,
+    pub mentions: String,
 }

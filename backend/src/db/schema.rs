@@ -29,6 +29,18 @@ diesel::table! {
         edited_at -> Nullable<Timestamp>,
         deleted -> Bool,
         changed_at_seq -> Nullable<Int8>,
+        reply_to_seq -> Nullable<Int8>,
+        mentions -> Text,
+    }
+}
+
+diesel::table! {
+    message_reactions (room_id, seq, emoji, user_id) {
+        room_id -> Int8,
+        seq -> Int8,
+        emoji -> Text,
+        user_id -> Int8,
+        created_at -> Timestamp,
     }
 }
 
@@ -143,6 +155,7 @@ diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(rooms -> users (created_by));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    message_reactions,
     user_blocks,
     reserved_usernames,
     room_invites,

@@ -22,14 +22,7 @@ pub fn block(conn: &mut DbConnection, blocker: i64, username: &str) -> Result<Us
         user_blocks::blocked_id.eq(blocked.id),
         user_blocks::created_at.eq(now()),
     );
-    match conn {
-        DbConnection::Postgresql(pg) => {
-            diesel::insert_into(user_blocks::table).values(row).on_conflict_do_nothing().execute(pg)?
-        }
-        DbConnection::Sqlite(lite) => {
-            diesel::insert_into(user_blocks::table).values(row).on_conflict_do_nothing().execute(lite)?
-        }
-    };
+    crate::per_backend!(conn, c => diesel::insert_into(user_blocks::table).values(row).on_conflict_do_nothing().execute(c))?;
     Ok(blocked.into())
 }
 

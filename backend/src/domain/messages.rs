@@ -9,11 +9,11 @@
 
 use std::collections::HashMap;
 
-use chat_api::{Message, MessagePage};
+use chat_api::{Message, MessagePage, Reaction, ReplyTo};
 use diesel::prelude::*;
 
-use crate::db::models::{MemberRow, MessageRow, NewMessage, RoomRow, UserRow};
-use crate::db::schema::{messages, room_members, rooms, users};
+use crate::db::models::{MemberRow, MessageRow, NewMessage, ReactionRow, RoomRow, UserRow, join_ids};
+use crate::db::schema::{message_reactions, messages, room_members, rooms, users};
 use crate::db::{DbConnection, now};
 use crate::domain;
 use crate::error::ApiError;
@@ -27,6 +27,10 @@ pub const DEFAULT_PAGE: i64 = 50;
 pub struct MessageBody(String);
 
 impl MessageBody {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
     pub fn parse(raw: String) -> Result<MessageBody, ApiError> {
         if raw.trim().is_empty() {
             return Err(ApiError::invalid("body", "must not be empty or only white space"));
@@ -76,6 +80,52 @@ pub struct PendingSend {
     pub author: UserRow,
     pub body: MessageBody,
     pub keys: DedupKeys,
+    pub extras: Extras,
+}
+
+/// What a message refers to beyond its text, resolved on the read side before it is queued.
+#[derive(Default)]
+pub struct Extras {
+    /// The message it answers, as shown with it (boxed: most sends have none, and the writer's queue
+    /// holds sends by value).
+    pub reply_to: Option<Box<ReplyTo>>,
+    /// The members it mentions.
+    pub mentions: Vec<i64>,
+}
+
+impl Extras {
+    /// Whether resolving them takes a query: most messages neither reply nor contain `@`.
+    pub fn needed(body: &MessageBody, reply_to: Option<i64>) -> bool {
+        reply_to.is_some() || body.0.contains('@')
+    }
+
+    /// Reads the answered message (422 `reply_to` when the room has no such message) and the mentions.
+    pub fn resolve(
+        conn: &mut DbConnection,
+        room_id: i64,
+        author: i64,
+        body: &str,
+        reply_to: Option<i64>,
+    ) -> Result<Extras, ApiError> {
+        let reply_to = match reply_to {
+            None => None,
+            Some(seq) => {
+                let found = load(conn, room_id, seq)
+                    .map_err(|_| ApiError::invalid("reply_to", "must be the seq of a message in this room"))?;
+                Some(Box::new(reply_view(found)))
+            }
+        };
+        let mentions = domain::mentions::resolve(conn, room_id, author, body)?;
+        Ok(Extras { reply_to, mentions })
+    }
+}
+
+/// How long a reply's excerpt of the answered message is, in characters.
+const EXCERPT_CHARS: usize = 200;
+
+fn reply_view((row, author): (MessageRow, UserRow)) -> ReplyTo {
+    let excerpt = if row.deleted { String::new() } else { row.body.chars().take(EXCERPT_CHARS).collect() };
+    ReplyTo { seq: row.seq, author: author.into(), excerpt }
 }
 
 /// The checks of a send that need no write, in one query on a read connection (outside the
@@ -152,6 +202,8 @@ fn store_room(conn: &mut DbConnection, room_id: i64, sends: &[&PendingSend]) -> 
             client_id: send.keys.client_id.as_deref(),
             idempotency_key: send.keys.idempotency_key.as_deref(),
             created_at,
+            reply_to_seq: send.extras.reply_to.as_ref().map(|r| r.seq),
+            mentions: join_ids(&send.extras.mentions),
         })
         .collect();
     let ids: HashMap<i64, i64> = insert_rows(conn, &rows)?.into_iter().collect();
@@ -216,8 +268,13 @@ fn posted_row(id: i64, seq: i64, created_at: chrono::NaiveDateTime, send: &Pendi
         created_at,
         edited_at: None,
         deleted: false,
+        reply_to_seq: None,
+        mentions: String::new(),
     };
-    Posted { message: row.with_author(send.author.clone()), created: true }
+    let mut message = row.with_author(send.author.clone());
+    message.reply_to = send.extras.reply_to.as_deref().cloned();
+    message.mentions = send.extras.mentions.clone();
+    Posted { message, created: true }
 }
 
 fn find_duplicate(
@@ -241,7 +298,8 @@ fn find_duplicate(
         (None, Some(k)) => query.filter(messages::idempotency_key.eq(k)),
         (None, None) => unreachable!("returned above"),
     };
-    Ok(query.first::<(MessageRow, UserRow)>(conn).optional()?.map(|(m, u)| m.with_author(u)))
+    let found = query.first::<(MessageRow, UserRow)>(conn).optional()?;
+    Ok(found.map(|row| assemble(conn, vec![row])).transpose()?.and_then(|mut m| m.pop()))
 }
 
 /// Which part of the history to return. Seqs are exclusive bounds.
@@ -277,14 +335,14 @@ pub fn history(conn: &mut DbConnection, room_id: i64, viewer: i64, window: Windo
     if !forward {
         rows.reverse();
     }
-    Ok(MessagePage { items: rows.into_iter().map(|(m, u)| m.with_author(u)).collect(), has_more })
+    Ok(MessagePage { items: assemble(conn, rows)?, has_more })
 }
 
 fn message_not_found(room_id: i64, seq: i64) -> ApiError {
     ApiError::not_found("message_not_found", format!("Room {room_id} has no message {seq}."))
 }
 
-fn load(conn: &mut DbConnection, room_id: i64, seq: i64) -> Result<(MessageRow, UserRow), ApiError> {
+pub(crate) fn load(conn: &mut DbConnection, room_id: i64, seq: i64) -> Result<(MessageRow, UserRow), ApiError> {
     messages::table
         .inner_join(users::table)
         .filter(messages::room_id.eq(room_id))
@@ -295,10 +353,78 @@ fn load(conn: &mut DbConnection, room_id: i64, seq: i64) -> Result<(MessageRow, 
         .ok_or_else(|| message_not_found(room_id, seq))
 }
 
+/// Messages as clients see them: with the excerpt of what each answers and its reactions. Two queries
+/// at most, however many messages (of however many rooms).
+pub fn assemble(conn: &mut DbConnection, rows: Vec<(MessageRow, UserRow)>) -> Result<Vec<Message>, ApiError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut rooms: Vec<i64> = rows.iter().map(|(m, _)| m.room_id).collect();
+    rooms.sort_unstable();
+    rooms.dedup();
+    let seqs: Vec<i64> = rows.iter().map(|(m, _)| m.seq).collect();
+    let mut reactions = reactions_of(conn, &rooms, &seqs)?;
+    let answered: Vec<i64> = rows.iter().filter_map(|(m, _)| m.reply_to_seq).collect();
+    let mut replies: HashMap<(i64, i64), ReplyTo> = HashMap::new();
+    if !answered.is_empty() {
+        let found: Vec<(MessageRow, UserRow)> = messages::table
+            .inner_join(users::table)
+            .filter(messages::room_id.eq_any(&rooms))
+            .filter(messages::seq.eq_any(&answered))
+            .select((MessageRow::as_select(), UserRow::as_select()))
+            .load(conn)?;
+        replies = found.into_iter().map(|row| ((row.0.room_id, row.0.seq), reply_view(row))).collect();
+    }
+    Ok(rows
+        .into_iter()
+        .map(|(row, author)| {
+            let key = (row.room_id, row.seq);
+            let reply_to = row.reply_to_seq.and_then(|seq| replies.get(&(row.room_id, seq)).cloned());
+            let mut message = row.with_author(author);
+            message.reply_to = reply_to;
+            message.reactions = reactions.remove(&key).unwrap_or_default();
+            message
+        })
+        .collect())
+}
+
+/// The reactions on the given messages, by (room, seq): each emoji ordered by its first use.
+fn reactions_of(
+    conn: &mut DbConnection,
+    rooms: &[i64],
+    seqs: &[i64],
+) -> Result<HashMap<(i64, i64), Vec<Reaction>>, ApiError> {
+    let rows: Vec<ReactionRow> = message_reactions::table
+        .filter(message_reactions::room_id.eq_any(rooms))
+        .filter(message_reactions::seq.eq_any(seqs))
+        .order((message_reactions::created_at.asc(), message_reactions::user_id.asc()))
+        .select(ReactionRow::as_select())
+        .load(conn)?;
+    let mut by_message: HashMap<(i64, i64), Vec<Reaction>> = HashMap::new();
+    for row in rows {
+        let list = by_message.entry((row.room_id, row.seq)).or_default();
+        match list.iter_mut().find(|r| r.emoji == row.emoji) {
+            Some(reaction) => {
+                reaction.count += 1;
+                reaction.user_ids.push(row.user_id);
+            }
+            None => list.push(Reaction { emoji: row.emoji, count: 1, user_ids: vec![row.user_id] }),
+        }
+    }
+    Ok(by_message)
+}
+
+/// One message as clients see it.
+pub fn one(conn: &mut DbConnection, room_id: i64, seq: i64) -> Result<Message, ApiError> {
+    let row = load(conn, room_id, seq)?;
+    // Unwrap: assemble returns one message per row given.
+    Ok(assemble(conn, vec![row])?.pop().unwrap())
+}
+
 /// The room's last seq, for a change to one of its messages (`changed_at_seq`), with the room's row
 /// locked until commit on PostgreSQL (as a send locks it): a change and a send to the same room commit
 /// one after the other, so no change is stamped with a seq older than a message committed before it.
-fn room_changing(conn: &mut DbConnection, room_id: i64) -> Result<i64, ApiError> {
+pub(crate) fn room_changing(conn: &mut DbConnection, room_id: i64) -> Result<i64, ApiError> {
     Ok(diesel::update(rooms::table.find(room_id))
         .set(rooms::last_seq.eq(rooms::last_seq))
         .returning(rooms::last_seq)
@@ -318,7 +444,7 @@ pub fn changed_since(conn: &mut DbConnection, room_id: i64, since: i64, limit: i
         .select((MessageRow::as_select(), UserRow::as_select()))
         .limit(limit)
         .load(conn)?;
-    Ok(rows.into_iter().map(|(m, u)| m.with_author(u)).collect())
+    assemble(conn, rows)
 }
 
 /// The author changes the text of a message.
@@ -330,7 +456,7 @@ pub fn edit(
     body: &MessageBody,
 ) -> Result<Message, ApiError> {
     domain::rooms::visible(conn, room_id, editor)?;
-    let (row, author) = load(conn, room_id, seq)?;
+    let (row, _) = load(conn, room_id, seq)?;
     if row.author_id != editor {
         return Err(ApiError::forbidden("not_the_author", "Only the author can edit a message."));
     }
@@ -339,14 +465,17 @@ pub fn edit(
     }
     let edited_at = now();
     let changed_at_seq = room_changing(conn, room_id)?;
+    // An edit recomputes who is mentioned.
+    let mentions = domain::mentions::resolve(conn, room_id, editor, &body.0)?;
     diesel::update(messages::table.find(row.id))
         .set((
             messages::body.eq(&body.0),
             messages::edited_at.eq(edited_at),
             messages::changed_at_seq.eq(changed_at_seq),
+            messages::mentions.eq(join_ids(&mentions)),
         ))
         .execute(conn)?;
-    Ok(MessageRow { body: body.0.clone(), edited_at: Some(edited_at), ..row }.with_author(author))
+    one(conn, room_id, seq)
 }
 
 /// The author, the room's owner or an admin deletes a message: its text is erased, its seq stays. A
@@ -354,7 +483,7 @@ pub fn edit(
 /// error. Returns the message as it now is.
 pub fn delete(conn: &mut DbConnection, room_id: i64, seq: i64, actor: i64) -> Result<Message, ApiError> {
     let visible = domain::rooms::visible(conn, room_id, actor)?;
-    let (row, author) = load(conn, room_id, seq)?;
+    let (row, _) = load(conn, room_id, seq)?;
     if row.author_id != actor && !visible.is_moderator() {
         return Err(ApiError::forbidden(
             "not_the_author",
@@ -364,14 +493,17 @@ pub fn delete(conn: &mut DbConnection, room_id: i64, seq: i64, actor: i64) -> Re
     if row.author_id != actor && !row.deleted {
         domain::moderation::record(conn, room_id, actor, "message_deleted", Some(row.author_id), Some(seq), None)?;
     }
-    if row.deleted {
-        return Ok(row.with_author(author));
+    if !row.deleted {
+        let changed_at_seq = room_changing(conn, room_id)?;
+        diesel::update(messages::table.find(row.id))
+            .set((messages::body.eq(""), messages::deleted.eq(true), messages::changed_at_seq.eq(changed_at_seq)))
+            .execute(conn)?;
+        // Nothing is left to react to.
+        diesel::delete(message_reactions::table.filter(message_reactions::room_id.eq(room_id)))
+            .filter(message_reactions::seq.eq(seq))
+            .execute(conn)?;
     }
-    let changed_at_seq = room_changing(conn, room_id)?;
-    diesel::update(messages::table.find(row.id))
-        .set((messages::body.eq(""), messages::deleted.eq(true), messages::changed_at_seq.eq(changed_at_seq)))
-        .execute(conn)?;
-    Ok(MessageRow { body: String::new(), deleted: true, ..row }.with_author(author))
+    one(conn, room_id, seq)
 }
 
 /// Moves the caller's read marker forward to `seq` (capped at the newest message); never backwards.

@@ -451,16 +451,15 @@ pub fn views(conn: &mut DbConnection, rows: Vec<RoomRow>, viewer: i64) -> Result
         .load::<(i64, i64)>(conn)?
         .into_iter()
         .collect();
-    let mut last_messages: HashMap<i64, chat_api::Message> = messages::table
+    let last_rows = messages::table
         .inner_join(users::table)
         .inner_join(rooms::table)
         .filter(rooms::id.eq_any(&ids))
         .filter(messages::seq.eq(rooms::last_seq))
         .select((MessageRow::as_select(), UserRow::as_select()))
-        .load::<(MessageRow, UserRow)>(conn)?
-        .into_iter()
-        .map(|(m, u)| (m.room_id, m.with_author(u)))
-        .collect();
+        .load::<(MessageRow, UserRow)>(conn)?;
+    let mut last_messages: HashMap<i64, chat_api::Message> =
+        domain::messages::assemble(conn, last_rows)?.into_iter().map(|m| (m.room_id, m)).collect();
     let unread: HashMap<i64, i64> = messages::table
         .inner_join(
             room_members::table.on(room_members::room_id.eq(messages::room_id).and(room_members::user_id.eq(viewer))),

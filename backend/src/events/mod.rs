@@ -27,6 +27,14 @@ pub enum Event {
         room_id: i64,
         seq: i64,
     },
+    /// Someone added or took back an emoji on a message.
+    Reaction {
+        room_id: i64,
+        seq: i64,
+        emoji: String,
+        user: User,
+        added: bool,
+    },
     Typing {
         room_id: i64,
         user: User,

@@ -24,7 +24,7 @@ use super::Event;
 use super::member_checks::MemberChecks;
 use crate::broker::Broker;
 use crate::db::{Database, DbConnection};
-use crate::domain::messages::{self, DedupKeys, MessageBody, PendingSend, Posted};
+use crate::domain::messages::{self, DedupKeys, Extras, MessageBody, PendingSend, Posted};
 use crate::error::ApiError;
 
 /// The most sends committed in one transaction.
@@ -92,10 +92,18 @@ impl MessageWriter {
         author: i64,
         body: MessageBody,
         keys: DedupKeys,
+        reply_to: Option<i64>,
     ) -> Result<Posted, ApiError> {
         let author = self.member(room_id, author).await?;
+        // Most messages neither reply nor mention: those cost no read here.
+        let extras = if Extras::needed(&body, reply_to) {
+            let (id, text) = (author.id, body.as_str().to_owned());
+            self.db.read(move |conn| Extras::resolve(conn, room_id, id, &text, reply_to)).await?
+        } else {
+            Extras::default()
+        };
         let (reply, answer) = oneshot::channel();
-        let job = Job::Send { send: PendingSend { room_id, author, body, keys }, reply };
+        let job = Job::Send { send: PendingSend { room_id, author, body, keys, extras }, reply };
         self.queue.send(job).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }

@@ -16,6 +16,11 @@ use crate::state::State;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/rooms/{room_id}/messages").post(send_message).get(history))
         .service(web::resource("/rooms/{room_id}/messages/{seq}").patch(edit).delete(delete))
+        .service(
+            web::resource("/rooms/{room_id}/messages/{seq}/reactions/{emoji}")
+                .put(add_reaction)
+                .delete(remove_reaction),
+        )
         .service(web::resource("/rooms/{room_id}/read").post(mark_read));
 }
 
@@ -30,7 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     responses(
         (status = 201, description = "Stored", body = Message),
         (status = 200, description = "A retry: the message stored the first time", body = Message),
-        (status = 403, description = "`insufficient_scope` (needs `messages:write`) or `not_a_member`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_scope` (needs `messages:write`), `not_a_member`, `muted` or `blocked`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn send_message(
@@ -42,7 +47,7 @@ pub async fn send_message(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::MessagesWrite)?;
     let room_id = path.into_inner();
-    let SendMessageRequest { body, client_id } = body.into_inner();
+    let SendMessageRequest { body, client_id, reply_to } = body.into_inner();
     let body = MessageBody::parse(body)?;
     let idempotency_key = match req.headers().get("idempotency-key") {
         Some(v) => {
@@ -51,7 +56,7 @@ pub async fn send_message(
         None => None,
     };
     let keys = DedupKeys::parse(client_id, idempotency_key)?;
-    let posted = state.writer.send(room_id, caller.user_id, body, keys).await?;
+    let posted = state.writer.send(room_id, caller.user_id, body, keys, reply_to).await?;
     if posted.created {
         // Committed, and published by the writer in seq order.
         metrics::counter!("chat_messages_sent_total", "via" => "rest").increment(1);
@@ -161,5 +166,66 @@ pub async fn mark_read(
     let room_id = path.into_inner();
     let seq = body.into_inner().seq;
     state.db.write(move |conn| messages::mark_read(conn, room_id, caller.user_id, seq)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Add an emoji to a message (a member; `messages:write`). Adding one already there changes nothing.
+#[utoipa::path(put, path = "/api/v1/rooms/{room_id}/messages/{seq}/reactions/{emoji}", tag = "messages",
+    operation_id = "add_reaction",
+    params(
+        ("room_id" = i64, Path, description = "The room's id"),
+        ("seq" = i64, Path, description = "The message's seq"),
+        ("emoji" = String, Path, description = "1-32 bytes of UTF-8, percent-encoded; no white space or control character"),
+    ),
+    responses(
+        (status = 204, description = "The caller's reaction is there"),
+        (status = 403, description = "`not_a_member` or `insufficient_scope`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`room_not_found` or `message_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`message_deleted`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed` (the emoji) or `too_many_reactions` (20 different ones already)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn add_reaction(
+    state: State,
+    caller: Caller,
+    path: web::Path<(i64, i64, String)>,
+) -> Result<HttpResponse, ApiError> {
+    react(state, caller, path.into_inner(), true).await
+}
+
+/// Take back the caller's emoji on a message. Taking back one not there changes nothing.
+#[utoipa::path(delete, path = "/api/v1/rooms/{room_id}/messages/{seq}/reactions/{emoji}", tag = "messages",
+    operation_id = "remove_reaction",
+    params(
+        ("room_id" = i64, Path, description = "The room's id"),
+        ("seq" = i64, Path, description = "The message's seq"),
+        ("emoji" = String, Path, description = "1-32 bytes of UTF-8, percent-encoded"),
+    ),
+    responses(
+        (status = 204, description = "The caller's reaction is gone"),
+        (status = 403, description = "`not_a_member` or `insufficient_scope`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`room_not_found` or `message_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`message_deleted`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn remove_reaction(
+    state: State,
+    caller: Caller,
+    path: web::Path<(i64, i64, String)>,
+) -> Result<HttpResponse, ApiError> {
+    react(state, caller, path.into_inner(), false).await
+}
+
+async fn react(
+    state: State,
+    caller: Caller,
+    (room_id, seq, emoji): (i64, i64, String),
+    added: bool,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Scope::MessagesWrite)?;
+    let change = move |conn: &mut _| {
+        let events = crate::domain::reactions::set(conn, room_id, seq, caller.user_id, &emoji, added)?;
+        Ok(((), events))
+    };
+    // Through the writer: published in commit order with the room's messages and edits.
+    state.writer.commit(change).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -386,6 +386,16 @@ impl Sink for RoomHub {
             Event::MessageDeleted { room_id, seq } => {
                 self.to_room(*room_id, None, &[], &ServerFrame::MessageDeleted { room_id: *room_id, seq: *seq });
             }
+            Event::Reaction { room_id, seq, emoji, user, added } => {
+                let frame = ServerFrame::Reaction {
+                    room_id: *room_id,
+                    seq: *seq,
+                    emoji: emoji.clone(),
+                    user: user.clone(),
+                    added: *added,
+                };
+                self.to_room(*room_id, None, &[], &frame);
+            }
             Event::Typing { room_id, user, blocked_by } => {
                 let frame = ServerFrame::Typing { room_id: *room_id, user: user.clone() };
                 // Not to the typist, nor to those who blocked them.

@@ -150,11 +150,9 @@ mod tests {
                 (any::<i64>(), any::<Option<i64>>())
                     .prop_map(|(room_id, since)| ClientFrame::Subscribe { room_id, since }),
                 any::<i64>().prop_map(|room_id| ClientFrame::Unsubscribe { room_id }),
-                (any::<i64>(), ".{0,40}", ".{0,20}").prop_map(|(room_id, body, client_id)| ClientFrame::Send {
-                    room_id,
-                    body,
-                    client_id
-                }),
+                (any::<i64>(), ".{0,40}", ".{0,20}", any::<Option<i64>>()).prop_map(
+                    |(room_id, body, client_id, reply_to)| ClientFrame::Send { room_id, body, client_id, reply_to }
+                ),
                 any::<i64>().prop_map(|room_id| ClientFrame::Typing { room_id }),
                 (any::<i64>(), any::<i64>()).prop_map(|(room_id, seq)| ClientFrame::Read { room_id, seq }),
                 Just(ClientFrame::Ping),

@@ -118,6 +118,9 @@ mod tests {
             created_at: chrono::Utc::now(),
             edited_at: None,
             deleted: false,
+            reply_to: None,
+            reactions: Vec::new(),
+            mentions: Vec::new(),
         }
     }
 

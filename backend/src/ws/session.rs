@@ -225,7 +225,9 @@ impl Session {
                 self.unsubscribe(room_id).await;
                 Ok(Ok(()))
             }
-            ClientFrame::Send { room_id, body, client_id } => return self.send(room_id, body, client_id).await,
+            ClientFrame::Send { room_id, body, client_id, reply_to } => {
+                return self.send(room_id, body, client_id, reply_to).await;
+            }
             ClientFrame::Typing { room_id } => match self.require(Scope::MessagesWrite) {
                 Ok(()) => self.typing(room_id).await,
                 Err(e) => Ok(Err(e)),
@@ -440,8 +442,8 @@ impl Session {
     }
 
     /// The one send path shared with REST: stored, then published, then acknowledged.
-    async fn send(&mut self, room_id: i64, body: String, client_id: String) -> Result<(), End> {
-        let posted = match self.post(room_id, body, &client_id).await {
+    async fn send(&mut self, room_id: i64, body: String, client_id: String, reply_to: Option<i64>) -> Result<(), End> {
+        let posted = match self.post(room_id, body, &client_id, reply_to).await {
             Ok(posted) => posted,
             Err(e) => return self.write_frame(&api_error_frame(&e, Some(client_id))).await,
         };
@@ -453,11 +455,17 @@ impl Session {
         self.write_frame(&ServerFrame::Ack { client_id, message: posted.message }).await
     }
 
-    async fn post(&self, room_id: i64, body: String, client_id: &str) -> Result<messages::Posted, ApiError> {
+    async fn post(
+        &self,
+        room_id: i64,
+        body: String,
+        client_id: &str,
+        reply_to: Option<i64>,
+    ) -> Result<messages::Posted, ApiError> {
         self.require(Scope::MessagesWrite)?;
         let body = MessageBody::parse(body)?;
         let keys = DedupKeys::parse(Some(client_id.to_owned()), None)?;
-        self.state.writer.send(room_id, self.user.id, body, keys).await
+        self.state.writer.send(room_id, self.user.id, body, keys, reply_to).await
     }
 
     async fn typing(&mut self, room_id: i64) -> Result<Result<(), ApiError>, End> {

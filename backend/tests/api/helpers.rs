@@ -588,6 +588,9 @@ pub fn assert_message(m: &Value) {
     }
     assert!(m.get("edited_at").is_some(), "message.edited_at is present (string|null): {m}");
     assert!(m["deleted"].is_boolean(), "message.deleted is a bool: {m}");
+    assert!(m.get("reply_to").is_some_and(|r| r.is_null() || r["seq"].is_i64()), "message.reply_to: {m}");
+    assert!(m["reactions"].is_array(), "message.reactions is an array: {m}");
+    assert!(m["mentions"].as_array().is_some_and(|ids| ids.iter().all(Value::is_i64)), "message.mentions: {m}");
 }
 
 /// Asserts the `Room` shape.

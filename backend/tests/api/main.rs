@@ -73,6 +73,7 @@ mod accounts;
 mod auth;
 mod browser_safety;
 mod cluster;
+mod conversations;
 mod errors;
 mod faults;
 mod hardening;

@@ -171,11 +171,23 @@ mod postgres {
         }
         on_b.send(json!({"type": "typing", "room_id": room_id})).await;
         assert_eq!(on_a.expect("typing").await["user"]["id"], bob.id);
+        // A reaction made through A (CONTRACT-2 "Messages") shows on B.
+        let path = format!("/api/v1/rooms/{room_id}/messages/3/reactions/%F0%9F%91%8D");
+        expect_status(a.request(reqwest::Method::PUT, &path, Some(&alice.token), None).await, StatusCode::NO_CONTENT)
+            .await;
+        for ws in [&mut on_a, &mut on_b] {
+            let f = ws.expect("reaction").await;
+            assert_eq!(
+                (f["seq"].as_i64(), f["emoji"].as_str(), f["added"].as_bool()),
+                (Some(3), Some("👍"), Some(true))
+            );
+        }
 
         // Once: nothing repeated on either node.
         for ws in [&mut on_a, &mut on_b] {
             ws.expect_silence(Duration::from_secs(1), "a repeated event", |f| {
-                ["message", "message_updated", "message_deleted", "typing"].contains(&f["type"].as_str().unwrap_or(""))
+                ["message", "message_updated", "message_deleted", "typing", "reaction"]
+                    .contains(&f["type"].as_str().unwrap_or(""))
             })
             .await;
         }

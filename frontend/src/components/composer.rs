@@ -22,6 +22,8 @@ pub fn Composer(room_id: Memo<i64>) -> impl IntoView {
         store.my_membership(room_id.get()).and_then(|m| m.muted_until).filter(|t| is_muted(Some(*t)))
     };
     let muted = move || muted_until().is_some();
+    // The reply being written, if it belongs to this room.
+    let replying = move || store.replying.get().filter(|r| r.room_id == room_id.get());
 
     let send = move || {
         let body = text.get_untracked();
@@ -34,20 +36,31 @@ pub fn Composer(room_id: Memo<i64>) -> impl IntoView {
         }
         error.set(None);
         text.set(String::new());
+        let room = room_id.get_untracked();
+        let reply_to = store.replying.get_untracked().filter(|r| r.room_id == room).map(|r| r.seq);
+        store.replying.set(None);
         socket.send_message(Pending {
             client_id: new_client_id(),
-            room_id: room_id.get_untracked(),
+            room_id: room,
             body,
             created_ms: now_ms(),
             sent_ms: None,
             failures: 0,
             failed: false,
             error: None,
+            reply_to,
         });
     };
 
     view! {
         <form class="composer" on:submit=move |ev| { ev.prevent_default(); send(); }>
+            <Show when=move || replying().is_some()>
+                <p class="replying" role="status">
+                    <span>{move || replying().map(|r| format!("Replying to {}: {}", r.author, r.excerpt))}</span>
+                    <button type="button" class="link" aria-label="Cancel the reply"
+                        on:click=move |_| store.replying.set(None)>"Cancel"</button>
+                </p>
+            </Show>
             <label class="visually-hidden" for="composer-input">"Message"</label>
             <textarea id="composer-input" rows="1"
                 placeholder=move || match muted_until() {
@@ -61,6 +74,9 @@ pub fn Composer(room_id: Memo<i64>) -> impl IntoView {
                     socket.typing(room_id.get_untracked());
                 }
                 on:keydown=move |ev| {
+                    if ev.key() == "Escape" {
+                        store.replying.set(None);
+                    }
                     if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
                         ev.prevent_default();
                         send();

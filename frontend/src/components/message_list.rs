@@ -11,6 +11,7 @@ use leptos::prelude::*;
 
 use crate::api::Api;
 use crate::app::Clock;
+use crate::components::message_parts::{EmojiPicker, ReactionChips, ReplyQuote, start_reply};
 use crate::socket::Socket;
 use crate::store::{Pending, Store, Timeline};
 use crate::util::{full_time, page_visible, shown_name, time_of_day};
@@ -24,18 +25,20 @@ const EDGE_PX: i32 = 60;
 #[derive(Clone, PartialEq)]
 enum Row {
     Divider,
-    Message { message: Message, starts_run: bool, mine: bool },
+    Message { message: Box<Message>, starts_run: bool, mine: bool },
 }
 
 impl Row {
     /// Changes whenever the row's content does, so `<For>` re-renders exactly the changed rows.
-    fn key(&self) -> (i64, bool, bool, Option<DateTime<Utc>>, String) {
+    fn key(&self) -> (i64, bool, bool, Option<DateTime<Utc>>, String, String) {
         match self {
-            Row::Divider => (-1, false, false, None, String::new()),
+            Row::Divider => (-1, false, false, None, String::new(), String::new()),
             Row::Message { message, starts_run, .. } => {
                 // The author's name too: it changes when they rename themselves (`user_updated`).
                 let author = shown_name(&message.author).to_owned();
-                (message.seq, *starts_run, message.deleted, message.edited_at, author)
+                let reactions: String =
+                    message.reactions.iter().map(|r| format!("{}{:?};", r.emoji, r.user_ids)).collect();
+                (message.seq, *starts_run, message.deleted, message.edited_at, author, reactions)
             }
         }
     }
@@ -172,7 +175,7 @@ fn build_rows<'a>(messages: impl Iterator<Item = &'a Message>, me: Option<i64>, 
             || previous.is_none_or(|p| {
                 p.author.id != m.author.id || (m.created_at - p.created_at).num_seconds() > RUN_GAP_SECONDS
             });
-        rows.push(Row::Message { message: m.clone(), starts_run, mine });
+        rows.push(Row::Message { message: Box::new(m.clone()), starts_run, mine });
         previous = Some(m);
     }
     rows
@@ -183,21 +186,30 @@ fn MessageRow(row: Row, room_id: Memo<i64>) -> impl IntoView {
     let Row::Message { message, starts_run, mine } = row else {
         return view! { <li class="divider" role="separator"><span>"New messages"</span></li> }.into_any();
     };
+    let store = expect_context::<Store>();
     let editing = RwSignal::new(false);
+    let picking = RwSignal::new(false);
     let seq = message.seq;
     let deleted = message.deleted;
+    let me = store.me.with_untracked(|m| m.as_ref().map(|u| u.id));
+    let mentions_me = me.is_some_and(|me| message.mentions.contains(&me));
+    let reply = message.reply_to.clone();
+    let reactions = message.reactions.clone();
+    let has_reactions = !reactions.is_empty();
     let author = shown_name(&message.author).to_owned();
     let author_deleted = message.author.deleted;
     let (stamp, title, time) =
         (message.created_at.to_rfc3339(), full_time(&message.created_at), time_of_day(&message.created_at));
     view! {
-        <li class="message" class:mine=mine class:run-start=starts_run class:deleted=deleted data-seq=seq.to_string()>
+        <li class="message" class:mine=mine class:run-start=starts_run class:deleted=deleted
+            class:mentions-me=mentions_me data-seq=seq.to_string()>
             <Show when=move || starts_run>
                 <div class="meta">
                     <span class="author" class:deleted-user=author_deleted>{author.clone()}</span>
                     <time datetime=stamp.clone() title=title.clone()>{time.clone()}</time>
                 </div>
             </Show>
+            {reply.map(|reply| view! { <ReplyQuote room_id=room_id reply=reply /> })}
             {
                 let message = message.clone();
                 move || if editing.get() {
@@ -212,8 +224,14 @@ fn MessageRow(row: Row, room_id: Memo<i64>) -> impl IntoView {
                     }.into_any()
                 }
             }
-            <Show when=move || mine && !deleted && !editing.get()>
-                <MessageActions room_id=room_id seq=seq editing=editing />
+            <Show when=move || has_reactions>
+                <ReactionChips room_id=room_id seq=seq reactions=reactions.clone() />
+            </Show>
+            <Show when=move || !deleted && !editing.get()>
+                <MessageActions room_id=room_id seq=seq mine=mine editing=editing picking=picking />
+            </Show>
+            <Show when=move || picking.get()>
+                <EmojiPicker room_id=room_id seq=seq close=move || picking.set(false) />
             </Show>
         </li>
     }
@@ -221,7 +239,13 @@ fn MessageRow(row: Row, room_id: Memo<i64>) -> impl IntoView {
 }
 
 #[component]
-fn MessageActions(room_id: Memo<i64>, seq: i64, editing: RwSignal<bool>) -> impl IntoView {
+fn MessageActions(
+    room_id: Memo<i64>,
+    seq: i64,
+    mine: bool,
+    editing: RwSignal<bool>,
+    picking: RwSignal<bool>,
+) -> impl IntoView {
     let (api, store) = (expect_context::<Api>(), expect_context::<Store>());
     let delete = move |_| {
         let id = room_id.get_untracked();
@@ -237,8 +261,13 @@ fn MessageActions(room_id: Memo<i64>, seq: i64, editing: RwSignal<bool>) -> impl
     };
     view! {
         <div class="message-actions">
-            <button type="button" class="link" on:click=move |_| editing.set(true)>"Edit"</button>
-            <button type="button" class="link" on:click=delete>"Delete"</button>
+            <button type="button" class="link" on:click=move |_| start_reply(store, room_id.get_untracked(), seq)>"Reply"</button>
+            <button type="button" class="link" aria-expanded=move || picking.get().to_string()
+                on:click=move |_| picking.update(|p| *p = !*p)>"React"</button>
+            <Show when=move || mine>
+                <button type="button" class="link" on:click=move |_| editing.set(true)>"Edit"</button>
+                <button type="button" class="link" on:click=delete>"Delete"</button>
+            </Show>
         </div>
     }
 }

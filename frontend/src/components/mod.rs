@@ -4,6 +4,7 @@ pub mod banner;
 pub mod composer;
 pub mod member_panel;
 pub mod message_list;
+pub mod message_parts;
 pub mod people_search;
 pub mod room_list;
 pub mod status;

@@ -1,0 +1,94 @@
+// Replies and reactions in the real app (issue 13): two people in separate browser contexts against the
+// real server.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import { Server, eventually, launchBrowser, logIn, openPage } from './harness.mjs';
+
+describe('replies and reactions', () => {
+  let server;
+  let browser;
+  let ann;
+  let ben;
+  let pageA;
+  let pageB;
+  let room;
+
+  before(async () => {
+    server = await Server.create();
+    browser = await launchBrowser();
+    [ann, ben] = [await server.user('ann'), await server.user('ben')];
+    room = await server.api('POST', '/rooms', { token: ann.token, body: { name: 'design' } });
+    await server.api('POST', `/rooms/${room.id}/join`, { token: ben.token });
+    const post = (who, body) => server.api('POST', `/rooms/${room.id}/messages`, { token: who.token, body });
+    await post(ann, { body: 'Which colour for the logo?' });
+    for (let i = 1; i <= 60; i += 1) await post(ann, { body: `filler ${i}` });
+    await post(ben, { body: 'Blue, as asked way up there', reply_to: 1 });
+    pageA = await openPage(browser, server);
+    await logIn(pageA, ann);
+    pageB = await openPage(browser, server);
+    await logIn(pageB, ben);
+    for (const page of [pageA, pageB]) {
+      await page.locator('.room-item', { hasText: 'design' }).getByRole('link').click();
+      await page.locator('.message .body', { hasText: 'Blue, as asked' }).waitFor();
+    }
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('clicking a quote loads history up to the original and highlights it', async () => {
+    assert.equal(await pageB.locator('.message[data-seq="1"]').count(), 0, 'the original is not loaded yet');
+    await pageB.locator('.reply-quote', { hasText: 'Which colour for the logo?' }).click();
+    await pageB.locator('.message.highlight[data-seq="1"]').waitFor();
+    assert.ok(await pageB.locator('.message[data-seq="1"]').isVisible());
+  });
+
+  test('one replies to the other from the message menu; both see the quote', async () => {
+    const original = pageA.locator('.message', { hasText: 'Blue, as asked' });
+    await original.hover();
+    await original.getByRole('button', { name: 'Reply', exact: true }).click();
+    await pageA.locator('.replying', { hasText: 'Replying to ben: Blue, as asked' }).waitFor();
+    // Escape cancels, Reply again restores.
+    await pageA.locator('#composer-input').press('Escape');
+    assert.equal(await pageA.locator('.replying').count(), 0);
+    await original.hover();
+    await original.getByRole('button', { name: 'Reply', exact: true }).click();
+    await pageA.locator('#composer-input').fill('Agreed, blue it is');
+    await pageA.locator('#composer-input').press('Enter');
+    for (const page of [pageA, pageB]) {
+      const reply = page.locator('.message', { hasText: 'Agreed, blue it is' });
+      await reply.locator('.reply-quote', { hasText: 'Blue, as asked' }).waitFor();
+    }
+    assert.equal(await pageA.locator('.replying').count(), 0, 'the reply bar goes once sent');
+  });
+
+  test('reactions toggle on both screens', async () => {
+    const onA = pageA.locator('.message', { hasText: 'Agreed, blue it is' });
+    await onA.hover();
+    await onA.getByRole('button', { name: 'React', exact: true }).click();
+    await pageA.getByLabel('Search emoji by name').fill('party');
+    await pageA.getByRole('button', { name: 'tada' }).click();
+    const chipOn = (page) => page.locator('.message', { hasText: 'Agreed, blue it is' }).locator('.chip');
+    for (const page of [pageA, pageB]) {
+      await eventually(async () => (await chipOn(page).textContent())?.trim() === '🎉 1', async () => `chip: ${await chipOn(page).allTextContents()}`);
+    }
+    assert.equal(await chipOn(pageA).getAttribute('aria-pressed'), 'true');
+    assert.equal(await chipOn(pageB).getAttribute('aria-pressed'), 'false');
+    assert.match(await chipOn(pageB).getAttribute('title'), /ann/, 'hovering names who');
+
+    await chipOn(pageB).click();
+    for (const page of [pageA, pageB]) {
+      await eventually(async () => (await chipOn(page).textContent())?.trim() === '🎉 2', 'both count two');
+    }
+    await chipOn(pageB).click();
+    await chipOn(pageA).click();
+    for (const page of [pageA, pageB]) {
+      await eventually(async () => (await chipOn(page).count()) === 0, 'no reaction left');
+    }
+    for (const page of [pageA, pageB]) assert.deepEqual(page.problems, []);
+  });
+});
