@@ -91,4 +91,28 @@ describe('replies and reactions', () => {
     }
     for (const page of [pageA, pageB]) assert.deepEqual(page.problems, []);
   });
+
+  test('a mention while elsewhere shows a distinct badge and a notification that leads to the message', async () => {
+    const other = await server.api('POST', '/rooms', { token: ann.token, body: { name: 'elsewhere' } });
+    await pageA.goto(`${server.url}/rooms/${other.id}`);
+    await pageA.locator('#room-title', { hasText: 'elsewhere' }).waitFor();
+    await pageB.locator('#composer-input').fill('@ann can you check the contrast?');
+    await pageB.locator('#composer-input').press('Enter');
+
+    const design = pageA.locator('.room-item', { hasText: 'design' });
+    await design.locator('.badge.mention', { hasText: '@1' }).waitFor();
+    await pageA.locator('.notifications-link .badge', { hasText: '1' }).waitFor();
+    assert.match(await pageA.title(), /^\(\d+\) Chat$/, 'the tab title counts unread messages');
+
+    await pageA.getByRole('link', { name: /Notifications/ }).click();
+    const row = pageA.locator('.notification', { hasText: 'ben mentioned you in design' });
+    await row.waitFor();
+    assert.match(await row.textContent(), /can you check the contrast/);
+    await row.getByRole('button').click();
+    await pageA.locator('#room-title', { hasText: 'design' }).waitFor();
+    await pageA.locator('.message.mentions-me', { hasText: 'can you check the contrast' }).waitFor();
+    // Read with the room: the badges go.
+    await eventually(async () => (await design.locator('.badge.mention').count()) === 0, 'the mention badge clears');
+    assert.deepEqual(pageA.problems, []);
+  });
 });

@@ -243,6 +243,20 @@ impl Api {
         self.call::<()>(Method::Delete, &format!("/rooms/{room_id}/messages/{seq}"), None::<&()>).await.map(|_| ())
     }
 
+    /// The newest page of notifications (`cursor` for older ones).
+    pub async fn notifications(&self, cursor: Option<&str>) -> Result<chat_api::NotificationPage, ApiError> {
+        let mut path = "/notifications?limit=50".to_owned();
+        if let Some(c) = cursor {
+            path.push_str(&format!("&cursor={}", js_sys::encode_uri_component(c)));
+        }
+        self.get(&path).await
+    }
+
+    pub async fn read_notifications(&self, up_to_id: i64) -> Result<(), ApiError> {
+        let req = chat_api::ReadNotificationsRequest { up_to_id };
+        self.no_content(Method::Post, "/notifications/read", Some(&req)).await
+    }
+
     /// Adds (`add`) or takes back the caller's emoji on a message.
     pub async fn react(&self, room_id: i64, seq: i64, emoji: &str, add: bool) -> Result<(), ApiError> {
         let path = format!("/rooms/{room_id}/messages/{seq}/reactions/{}", js_sys::encode_uri_component(emoji));

@@ -12,6 +12,7 @@ use crate::api::Api;
 use crate::pages::home::{Shell, Welcome};
 use crate::pages::invite::InvitePage;
 use crate::pages::login::LoginPage;
+use crate::pages::notifications::NotificationsPage;
 use crate::pages::room::RoomPage;
 use crate::pages::room_settings::RoomSettingsPage;
 use crate::pages::settings::SettingsPage;
@@ -42,6 +43,7 @@ pub fn App() -> impl IntoView {
     provide_context(clock);
 
     follow_the_user(session, store, socket, api);
+    show_unread_in_title(store);
     follow_other_tabs(session);
     start_ticking(store, socket, api, clock);
 
@@ -55,6 +57,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("rooms/:id/settings") view=RoomSettingsPage />
                     <Route path=path!("invite/:code") view=InvitePage />
                     <Route path=path!("settings") view=SettingsPage />
+                    <Route path=path!("notifications") view=NotificationsPage />
                 </ParentRoute>
             </Routes>
         </Router>
@@ -81,6 +84,17 @@ fn follow_the_user(session: Session, store: Store, socket: Socket, api: Api) {
             });
         }
         id
+    });
+}
+
+/// The tab's title counts the unread messages ("(3) Chat"), so a background tab shows there is news.
+fn show_unread_in_title(store: Store) {
+    Effect::new(move |_| {
+        let unread: i64 = store.rooms.with(|r| r.values().map(|room| room.unread_count).sum());
+        let title = if unread > 0 { format!("({unread}) Chat") } else { "Chat".to_owned() };
+        if let Some(document) = web_sys::window().and_then(|w| w.document()) {
+            document.set_title(&title);
+        }
     });
 }
 

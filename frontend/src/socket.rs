@@ -265,6 +265,7 @@ impl Socket {
             ServerFrame::MessageUpdated { message } => store.update_message(message),
             ServerFrame::MessageDeleted { room_id, seq } => store.delete_message(room_id, seq),
             ServerFrame::Typing { room_id, user } => store.set_typing(room_id, user),
+            ServerFrame::Notification { notification } => store.notified(notification),
             ServerFrame::Reaction { room_id, seq, emoji, user, added } => {
                 store.reaction_changed(room_id, seq, &emoji, user.id, added)
             }

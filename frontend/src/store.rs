@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chat_api::{Member, Message, Role, Room, User};
+use chat_api::{Member, Message, Notification, Role, Room, User};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +99,9 @@ pub struct Store {
     pub bans_changed: RwSignal<u32>,
     /// The message the composer answers, until sent or cancelled.
     pub replying: RwSignal<Option<Replying>>,
+    /// Notifications that arrived since the page loaded, newest first (the notifications page fetches the
+    /// rest).
+    pub notifications: RwSignal<Vec<Notification>>,
 }
 
 impl Store {
@@ -117,6 +120,7 @@ impl Store {
             members: RwSignal::new(HashMap::new()),
             bans_changed: RwSignal::new(0),
             replying: RwSignal::new(None),
+            notifications: RwSignal::new(Vec::new()),
         }
     }
 
@@ -131,6 +135,7 @@ impl Store {
         self.typing.set(HashMap::new());
         self.online.set(HashMap::new());
         self.members.set(HashMap::new());
+        self.notifications.set(Vec::new());
         self.outbox.set(outbox);
     }
 
@@ -437,10 +442,34 @@ impl Store {
                 room.last_read_seq = seq;
                 room.unread_count =
                     if seq >= last_seq_of(room) { 0 } else { room.unread_count.min(last_seq_of(room) - seq) };
+                // The server reads the room's notifications up to `seq` with it.
+                let read_now = self.notifications.with_untracked(|all| {
+                    all.iter().filter(|n| n.room_id == room_id && !n.read && n.message.seq <= seq).count() as i64
+                });
+                room.mention_count = if seq >= last_seq_of(room) { 0 } else { (room.mention_count - read_now).max(0) };
                 moved = true;
             }
         });
         moved
+    }
+
+    /// A notification arrived (`notification` frame): counted on its room until read.
+    pub fn notified(&self, notification: Notification) {
+        if self.notifications.with_untracked(|all| all.iter().any(|n| n.id == notification.id)) {
+            return;
+        }
+        let room_id = notification.room_id;
+        self.notifications.update(|all| all.insert(0, notification));
+        self.rooms.update(|rooms| {
+            if let Some(room) = rooms.get_mut(&room_id) {
+                room.mention_count += 1;
+            }
+        });
+    }
+
+    /// Notifications read (the notifications page was seen): marked here too.
+    pub fn notifications_read(&self, up_to_id: i64) {
+        self.notifications.update(|all| all.iter_mut().filter(|n| n.id <= up_to_id).for_each(|n| n.read = true));
     }
 
     pub fn set_typing(&self, room_id: i64, user: User) {

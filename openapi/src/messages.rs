@@ -88,3 +88,47 @@ pub struct MessagePage {
     /// or `before`, newer ones for `after`.
     pub has_more: bool,
 }
+
+/// Why a notification was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationKind {
+    /// The message mentions the user (`@username`, or `@room` by a moderator).
+    Mention,
+    /// The message answers one of the user's.
+    Reply,
+    /// A message in a direct room of the user's.
+    Direct,
+}
+
+/// A message the user should hear of.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Notification {
+    pub id: i64,
+    pub kind: NotificationKind,
+    pub room_id: i64,
+    /// The message as it now is.
+    pub message: Message,
+    pub read: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /notifications`: newest first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NotificationPage {
+    pub items: Vec<Notification>,
+    /// Pass as `cursor` for the next (older) page; null on the last one.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub next_cursor: Option<String>,
+}
+
+/// `POST /notifications/read`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReadNotificationsRequest {
+    /// Every notification of the caller's with this id or a lower one is read.
+    pub up_to_id: i64,
+}

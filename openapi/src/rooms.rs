@@ -46,6 +46,9 @@ pub struct Room {
     pub last_message: Option<Message>,
     /// Other people's messages after the caller's read marker (0 for a non-member).
     pub unread_count: i64,
+    /// The caller's unread notifications in the room: mentions, replies, direct messages.
+    #[serde(default)]
+    pub mention_count: i64,
     /// The caller's read marker: the highest seq they have read (0 for a non-member).
     pub last_read_seq: i64,
 }

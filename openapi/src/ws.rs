@@ -78,6 +78,11 @@ pub enum ServerFrame {
         room_id: i64,
         user: User,
     },
+    /// A notification for this user (a mention, a reply, a direct message), on every socket of theirs
+    /// whether or not it is subscribed to the room.
+    Notification {
+        notification: crate::Notification,
+    },
     /// Someone added (`added: true`) or took back an emoji on a message.
     Reaction {
         room_id: i64,

@@ -4,8 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{
-    api_tokens, message_reactions, messages, refresh_tokens, room_audit, room_bans, room_invites, room_members, rooms,
-    users,
+    api_tokens, message_reactions, messages, notifications, refresh_tokens, room_audit, room_bans, room_invites,
+    room_members, rooms, users,
 };
 use super::utc;
 
@@ -248,6 +248,29 @@ pub fn parse_ids(list: &str) -> Vec<i64> {
 /// Ids to store comma-separated.
 pub fn join_ids(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = notifications)]
+pub struct NotificationRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub room_id: i64,
+    pub seq: i64,
+    pub kind: String,
+    pub read_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = notifications)]
+pub struct NewNotification {
+    pub user_id: i64,
+    pub room_id: i64,
+    pub seq: i64,
+    pub kind: &'static str,
+    pub read_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]

@@ -35,6 +35,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    notifications (id) {
+        id -> Int8,
+        user_id -> Int8,
+        room_id -> Int8,
+        seq -> Int8,
+        kind -> Text,
+        read_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     message_reactions (room_id, seq, emoji, user_id) {
         room_id -> Int8,
         seq -> Int8,
@@ -156,6 +168,7 @@ diesel::joinable!(rooms -> users (created_by));
 
 diesel::allow_tables_to_appear_in_same_query!(
     message_reactions,
+    notifications,
     user_blocks,
     reserved_usernames,
     room_invites,

@@ -72,6 +72,8 @@ pub struct Posted {
     pub message: Message,
     /// False when this was a retry and `message` is the one stored the first time.
     pub created: bool,
+    /// The notifications it made, with their recipients (committed with it).
+    pub notifications: Vec<(i64, chat_api::Notification)>,
 }
 
 /// A send that passed the read-side checks, ready for `store_batch`.
@@ -186,9 +188,9 @@ fn store_room(conn: &mut DbConnection, room_id: i64, sends: &[&PendingSend]) -> 
     let created_at = now();
     let n = sends.len() as i64;
     // Takes the room's row lock on PostgreSQL: other writers to this room wait here until commit.
-    let last: i64 = diesel::update(rooms::table.find(room_id))
+    let (last, kind): (i64, String) = diesel::update(rooms::table.find(room_id))
         .set((rooms::last_seq.eq(rooms::last_seq + n), rooms::last_activity_at.eq(created_at)))
-        .returning(rooms::last_seq)
+        .returning((rooms::last_seq, rooms::kind))
         .get_result(conn)?;
     let first_seq = last - n + 1;
     let rows: Vec<NewMessage> = sends
@@ -218,14 +220,23 @@ fn store_room(conn: &mut DbConnection, room_id: i64, sends: &[&PendingSend]) -> 
             .set(room_members::last_read_seq.eq(seq))
             .execute(conn)?;
     }
-    sends
+    let mut posted = sends
         .iter()
         .zip(first_seq..)
         .map(|(send, seq)| {
             let id = *ids.get(&seq).ok_or(diesel::result::Error::NotFound)?;
             Ok(posted_row(id, seq, created_at, send))
         })
-        .collect()
+        .collect::<Result<Vec<Posted>, ApiError>>()?;
+    // In this transaction: a message is never committed without its notifications, nor the reverse.
+    let messages: Vec<&Message> = posted.iter().map(|p| &p.message).collect();
+    let mut made = domain::notifications::make(conn, room_id, kind == "direct", &messages)?;
+    for p in &mut posted {
+        let (mine, rest): (Vec<_>, Vec<_>) = made.into_iter().partition(|(_, n)| n.message.seq == p.message.seq);
+        p.notifications = mine;
+        made = rest;
+    }
+    Ok(posted)
 }
 
 /// Inserts messages and returns their (seq, id). PostgreSQL gets one multi-row INSERT: one round
@@ -251,7 +262,7 @@ fn store_alone(conn: &mut DbConnection, send: &PendingSend) -> Result<Posted, Ap
         // A retry with the same key got in first (earlier in this batch or on another node).
         Err(e) if e.is_unique_violation() => {
             let first = find_duplicate(conn, send.room_id, send.author.id, &send.keys)?.ok_or(e)?;
-            Ok(Posted { message: first, created: false })
+            Ok(Posted { message: first, created: false, notifications: Vec::new() })
         }
         Err(e) => Err(e),
     }
@@ -274,7 +285,7 @@ fn posted_row(id: i64, seq: i64, created_at: chrono::NaiveDateTime, send: &Pendi
     let mut message = row.with_author(send.author.clone());
     message.reply_to = send.extras.reply_to.as_deref().cloned();
     message.mentions = send.extras.mentions.clone();
-    Posted { message, created: true }
+    Posted { message, created: true, notifications: Vec::new() }
 }
 
 fn find_duplicate(
@@ -518,7 +529,8 @@ pub fn mark_read(conn: &mut DbConnection, room_id: i64, reader: i64, seq: i64) -
         .filter(room_members::last_read_seq.lt(seq))
         .set(room_members::last_read_seq.eq(seq))
         .execute(conn)?;
-    Ok(())
+    // Reading the room reads its notifications up to there too.
+    domain::notifications::read_room(conn, reader, room_id, seq)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod invites;
 pub mod mentions;
 pub mod messages;
 pub mod moderation;
+pub mod notifications;
 pub mod reactions;
 pub mod rooms;
 pub mod sessions;

@@ -458,6 +458,7 @@ pub fn views(conn: &mut DbConnection, rows: Vec<RoomRow>, viewer: i64) -> Result
         .filter(messages::seq.eq(rooms::last_seq))
         .select((MessageRow::as_select(), UserRow::as_select()))
         .load::<(MessageRow, UserRow)>(conn)?;
+    let mentions = domain::notifications::unread_by_room(conn, viewer, &ids)?;
     let mut last_messages: HashMap<i64, chat_api::Message> =
         domain::messages::assemble(conn, last_rows)?.into_iter().map(|m| (m.room_id, m)).collect();
     let unread: HashMap<i64, i64> = messages::table
@@ -499,6 +500,7 @@ pub fn views(conn: &mut DbConnection, rows: Vec<RoomRow>, viewer: i64) -> Result
             member_count: member_counts.get(&r.id).copied().unwrap_or(0),
             last_message: last_messages.remove(&r.id),
             unread_count: unread.get(&r.id).copied().unwrap_or(0),
+            mention_count: mentions.get(&r.id).copied().unwrap_or(0),
             last_read_seq: read_markers.get(&r.id).copied().unwrap_or(0),
         })
         .collect())

@@ -27,6 +27,11 @@ pub enum Event {
         room_id: i64,
         seq: i64,
     },
+    /// A notification for one user: every socket of theirs hears it, on every node.
+    Notification {
+        user_id: i64,
+        notification: chat_api::Notification,
+    },
     /// Someone added or took back an emoji on a message.
     Reaction {
         room_id: i64,

@@ -182,6 +182,10 @@ fn store_sends(
             for posted in results.iter().flatten().filter(|p| p.created) {
                 // Fails only when the runtime is shutting down; the messages are committed.
                 let _ = published.send(Event::Message { message: posted.message.clone() });
+                for (user_id, notification) in &posted.notifications {
+                    let _ =
+                        published.send(Event::Notification { user_id: *user_id, notification: notification.clone() });
+                }
             }
             for (reply, result) in replies.into_iter().zip(results) {
                 // The sender may have gone (client disconnected); the message is stored regardless.

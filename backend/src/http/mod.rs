@@ -8,6 +8,7 @@ pub mod invites;
 pub mod json;
 pub mod messages;
 pub mod moderation;
+pub mod notifications;
 pub mod ops;
 pub mod rate_limit;
 pub mod rooms;
@@ -42,6 +43,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
         .configure(messages::configure)
         .configure(moderation::configure)
         .configure(invites::configure)
+        .configure(notifications::configure)
         .configure(crate::ws::configure);
 }
 

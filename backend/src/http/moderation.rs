@@ -8,7 +8,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::json::JsonBody;
-use super::rooms::page_limit;
+use super::rooms::{id_cursor, page_limit};
 use crate::caller::Caller;
 use crate::domain::moderation;
 use crate::error::ApiError;
@@ -184,12 +184,6 @@ pub async fn audit(
     let room_id = path.into_inner();
     let AuditQuery { limit, cursor } = query.into_inner();
     let limit = page_limit(limit, 50)?;
-    let cursor = match cursor {
-        None => None,
-        Some(c) => Some(
-            c.parse::<i64>()
-                .map_err(|_| ApiError::bad_request("invalid_cursor", "The cursor is not one this server gave out."))?,
-        ),
-    };
+    let cursor = id_cursor(cursor)?;
     Ok(web::Json(state.db.read(move |conn| moderation::audit(conn, room_id, caller.user_id, limit, cursor)).await?))
 }

@@ -79,6 +79,16 @@ pub fn page_limit(limit: Option<i64>, default: i64) -> Result<i64, ApiError> {
     }
 }
 
+/// An id-based `cursor` as this server gives them out (the last id of the previous page).
+pub fn id_cursor(cursor: Option<String>) -> Result<Option<i64>, ApiError> {
+    cursor
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::bad_request("invalid_cursor", "The cursor is not one this server gave out."))
+        })
+        .transpose()
+}
+
 /// One room: for its members, or for anyone when it is public.
 #[utoipa::path(get, path = "/api/v1/rooms/{room_id}", tag = "rooms",
     params(("room_id" = i64, Path, description = "The room's id")),

@@ -28,6 +28,8 @@ pub type ConnectionId = u64;
 pub enum Outbound {
     /// A frame for a subscribed room, shared by every subscriber.
     Room(Arc<RoomFrame>),
+    /// A frame for the user, whatever the socket is subscribed to (a notification).
+    Personal(ByteString),
     /// The broker may have dropped events (it reconnected): check every subscribed room for gaps.
     Resync,
 }
@@ -77,6 +79,13 @@ impl SessionHandle {
     /// departure like any other; counted as `ws_closes_total{code="4008"}` as it closes).
     fn offer(&self, frame: Arc<RoomFrame>) {
         if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(Outbound::Room(frame)) {
+            self.order_close(CloseOrder::TOO_SLOW);
+        }
+    }
+
+    /// Queues a frame for the user rather than a room (a notification), like [`SessionHandle::offer`].
+    fn offer_personal(&self, text: ByteString) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(Outbound::Personal(text)) {
             self.order_close(CloseOrder::TOO_SLOW);
         }
     }
@@ -276,6 +285,15 @@ impl RoomHub {
         }
     }
 
+    /// Queues `frame` for every socket of one user on this node, subscribed to anything or not.
+    fn to_user(&self, user_id: i64, frame: &ServerFrame) {
+        let text = ByteString::from(encode(frame));
+        let state = self.state();
+        for session in state.sessions.values().filter(|s| s.user_id == user_id) {
+            session.offer_personal(text.clone());
+        }
+    }
+
     /// Queues `frame` once for every session subscribed to any of `rooms` (a frame about a person, not a
     /// room: a socket in two of their rooms gets it once).
     fn to_rooms_once(&self, rooms: &[i64], frame: &ServerFrame) {
@@ -385,6 +403,9 @@ impl Sink for RoomHub {
             }
             Event::MessageDeleted { room_id, seq } => {
                 self.to_room(*room_id, None, &[], &ServerFrame::MessageDeleted { room_id: *room_id, seq: *seq });
+            }
+            Event::Notification { user_id, notification } => {
+                self.to_user(*user_id, &ServerFrame::Notification { notification: notification.clone() });
             }
             Event::Reaction { room_id, seq, emoji, user, added } => {
                 let frame = ServerFrame::Reaction {

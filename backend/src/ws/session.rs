@@ -364,6 +364,7 @@ impl Session {
     async fn deliver(&mut self, item: Outbound) -> Result<(), End> {
         match item {
             Outbound::Room(frame) => self.deliver_room_frame(&frame).await,
+            Outbound::Personal(text) => self.write(text).await,
             Outbound::Resync => {
                 let rooms: Vec<(i64, i64)> = self.delivered.iter().map(|(r, s)| (*r, *s)).collect();
                 for (room_id, last) in rooms {

@@ -81,6 +81,7 @@ mod helpers;
 mod logs;
 mod messages;
 mod moderation;
+mod notifications;
 mod ops;
 mod rate_limits;
 mod rooms;

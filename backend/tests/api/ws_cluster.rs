@@ -183,10 +183,25 @@ mod postgres {
             );
         }
 
+        // A mention sent through A notifies Bob's socket on B (CONTRACT-2 "Notifications").
+        let mention = a.send(&alice, room_id, &format!("@{} see this", bob.username)).await;
+        assert_eq!(on_a.expect("message").await["message"], mention);
+        // The message (room path) and the notification (user path) may come in either order.
+        let (mut message, mut notification) = (None, None);
+        while message.is_none() || notification.is_none() {
+            let f = on_b.next_frame().await.expect("a frame");
+            match f["type"].as_str() {
+                Some("message") => message = Some(f["message"].clone()),
+                Some("notification") => notification = Some(f["notification"]["message"].clone()),
+                _ => {}
+            }
+        }
+        assert_eq!((message, notification), (Some(mention.clone()), Some(mention)));
+
         // Once: nothing repeated on either node.
         for ws in [&mut on_a, &mut on_b] {
             ws.expect_silence(Duration::from_secs(1), "a repeated event", |f| {
-                ["message", "message_updated", "message_deleted", "typing", "reaction"]
+                ["message", "message_updated", "message_deleted", "typing", "reaction", "notification"]
                     .contains(&f["type"].as_str().unwrap_or(""))
             })
             .await;

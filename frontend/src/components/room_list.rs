@@ -36,6 +36,7 @@ pub fn RoomList() -> impl IntoView {
         rooms.sort_by(|a, b| activity(b).cmp(&activity(a)).then(b.id.cmp(&a.id)));
         rooms
     };
+    let unread_notifications = move || store.rooms.with(|r| r.values().map(|room| room.mention_count).sum::<i64>());
     let log_out = move |_| {
         socket.stop();
         leptos::task::spawn_local(async move { session.log_out().await });
@@ -46,6 +47,14 @@ pub fn RoomList() -> impl IntoView {
             <crate::pages::home::Notice />
             <header class="me">
                 <span class="me-name">{move || session.user().map(|u| u.name().to_owned())}</span>
+                <A href="/notifications" attr:class="link notifications-link">
+                    "Notifications"
+                    <Show when=move || { unread_notifications() > 0 }>
+                        <span class="badge mention" aria-label=move || format!("{} unread", unread_notifications())>
+                            {unread_notifications}
+                        </span>
+                    </Show>
+                </A>
                 <A href="/settings" attr:class="link">"Settings"</A>
                 <button type="button" class="link" on:click=log_out>"Log out"</button>
             </header>
@@ -64,7 +73,7 @@ pub fn RoomList() -> impl IntoView {
                 Panel::None => ().into_any(),
             }}
             <ul class="rooms">
-                <For each=sorted key=|r| (r.id, r.unread_count, r.last_message.as_ref().map(|m| (m.seq, m.deleted, m.edited_at)), r.name.clone())
+                <For each=sorted key=|r| (r.id, r.unread_count, r.mention_count, r.last_message.as_ref().map(|m| (m.seq, m.deleted, m.edited_at)), r.name.clone())
                     let:room>
                     <RoomItem room=room />
                 </For>
@@ -91,6 +100,7 @@ fn RoomItem(room: Room) -> impl IntoView {
         format!("{}: {}", shown_name(&m.author), text)
     });
     let unread = room.unread_count;
+    let mentions = room.mention_count;
     let icon = match (room.kind, room.visibility) {
         (RoomKind::Direct, _) => "@",
         (_, Visibility::Private) => "🔒",
@@ -101,6 +111,9 @@ fn RoomItem(room: Room) -> impl IntoView {
             <A href=format!("/rooms/{id}") attr:aria-current=move || active().then_some("page")>
                 <span class="room-name"><span class="room-icon" aria-hidden="true">{icon}</span>{room.name.clone()}</span>
                 <span class="preview">{preview.unwrap_or_else(|| "No messages yet".into())}</span>
+                <Show when=move || { mentions > 0 }>
+                    <span class="badge mention" aria-label=format!("{mentions} mentions or replies")>{format!("@{mentions}")}</span>
+                </Show>
                 <Show when=move || { unread > 0 }>
                     <span class="badge" aria-label=format!("{unread} unread")>{unread}</span>
                 </Show>

@@ -3,6 +3,7 @@
 pub mod home;
 pub mod invite;
 pub mod login;
+pub mod notifications;
 pub mod room;
 pub mod room_settings;
 pub mod settings;
