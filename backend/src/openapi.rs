@@ -6,7 +6,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Object, Ref, RefOr, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::{accounts, auth, invites, messages, moderation, notifications, ops, rooms, sessions, tokens};
+use crate::http::{accounts, auth, invites, messages, moderation, notifications, ops, rooms, search, sessions, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,7 +36,7 @@ gets 429 `rate_limited` with `Retry-After`.",
         invites::create, invites::list, invites::delete, invites::preview, invites::accept,
         messages::send_message, messages::history, messages::edit, messages::delete, messages::add_reaction,
         messages::remove_reaction, messages::mark_read,
-        notifications::list, notifications::read,
+        notifications::list, notifications::read, search::find,
         crate::ws::issue_ticket, crate::ws::connect,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi_json,
     ),

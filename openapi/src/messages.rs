@@ -132,3 +132,22 @@ pub struct ReadNotificationsRequest {
     /// Every notification of the caller's with this id or a lower one is read.
     pub up_to_id: i64,
 }
+
+/// One message found by `GET /search`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchHit {
+    pub message: Message,
+    /// `[start, end)` character offsets into `message.body` of each matched word (never markup).
+    pub highlights: Vec<[i64; 2]>,
+}
+
+/// `GET /search`: newest first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SearchPage {
+    pub items: Vec<SearchHit>,
+    /// Pass as `cursor` for the next (older) page; null on the last one.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub next_cursor: Option<String>,
+}

@@ -31,6 +31,7 @@ diesel::table! {
         changed_at_seq -> Nullable<Int8>,
         reply_to_seq -> Nullable<Int8>,
         mentions -> Text,
+        // Not listed: `search` (PostgreSQL's generated tsvector), read only by `domain::search` in SQL.
     }
 }
 

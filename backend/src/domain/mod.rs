@@ -11,6 +11,7 @@ pub mod moderation;
 pub mod notifications;
 pub mod reactions;
 pub mod rooms;
+pub mod search;
 pub mod sessions;
 pub mod text;
 pub mod users;

@@ -205,6 +205,7 @@ pub async fn add_reaction(
         (status = 403, description = "`not_a_member` or `insufficient_scope`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`room_not_found` or `message_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`message_deleted`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: not an emoji this API takes", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn remove_reaction(
     state: State,

@@ -12,6 +12,7 @@ pub mod notifications;
 pub mod ops;
 pub mod rate_limit;
 pub mod rooms;
+pub mod search;
 pub mod sessions;
 pub mod spa;
 pub mod tokens;
@@ -44,6 +45,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
         .configure(moderation::configure)
         .configure(invites::configure)
         .configure(notifications::configure)
+        .configure(search::configure)
         .configure(crate::ws::configure);
 }
 

@@ -85,6 +85,7 @@ mod notifications;
 mod ops;
 mod rate_limits;
 mod rooms;
+mod search;
 mod sessions;
 mod tokens;
 mod topology;

@@ -1,0 +1,2 @@
+DROP INDEX messages_search;
+ALTER TABLE messages DROP COLUMN search;
