@@ -115,4 +115,25 @@ describe('replies and reactions', () => {
     await eventually(async () => (await design.locator('.badge.mention').count()) === 0, 'the mention badge clears');
     assert.deepEqual(pageA.problems, []);
   });
+
+  test('Ctrl+K searches, marks the words found as text, and leads to the message', async () => {
+    await pageB.locator('.room-item', { hasText: 'design' }).getByRole('link').click();
+    await pageB.locator('#composer-input').fill('<b>bold</b> contrast ratio 4.5');
+    await pageB.locator('#composer-input').press('Enter');
+    await pageB.locator('.message .body', { hasText: 'contrast ratio' }).waitFor();
+    await pageB.locator('.messages').click();
+    await pageB.keyboard.press('Control+K');
+    await pageB.locator('#search-title').waitFor();
+    assert.equal(await pageB.getByLabel('Only in design').isChecked(), true, 'narrowed to the open room');
+    await pageB.getByLabel('Search messages').fill('CONTRAST rat');
+    await pageB.getByLabel('Search messages').press('Enter');
+    const hits = pageB.locator('.search-hit');
+    await eventually(async () => (await hits.count()) === 1, async () => `hits: ${await hits.allTextContents()}`);
+    const newest = hits.first();
+    assert.deepEqual(await newest.locator('mark').allTextContents(), ['contrast', 'ratio']);
+    assert.equal(await newest.locator('b').count(), 0, 'message text stays text');
+    await newest.getByRole('button').click();
+    await pageB.locator('.message.highlight', { hasText: 'contrast ratio' }).waitFor();
+    assert.deepEqual(pageB.problems, []);
+  });
 });

@@ -243,6 +243,15 @@ impl Api {
         self.call::<()>(Method::Delete, &format!("/rooms/{room_id}/messages/{seq}"), None::<&()>).await.map(|_| ())
     }
 
+    /// Messages of the user's rooms (or of one) containing every word of `q`.
+    pub async fn search(&self, q: &str, room_id: Option<i64>) -> Result<chat_api::SearchPage, ApiError> {
+        let mut path = format!("/search?limit=50&q={}", js_sys::encode_uri_component(q));
+        if let Some(id) = room_id {
+            path.push_str(&format!("&room_id={id}"));
+        }
+        self.get(&path).await
+    }
+
     /// The newest page of notifications (`cursor` for older ones).
     pub async fn notifications(&self, cursor: Option<&str>) -> Result<chat_api::NotificationPage, ApiError> {
         let mut path = "/notifications?limit=50".to_owned();

@@ -15,6 +15,7 @@ use crate::pages::login::LoginPage;
 use crate::pages::notifications::NotificationsPage;
 use crate::pages::room::RoomPage;
 use crate::pages::room_settings::RoomSettingsPage;
+use crate::pages::search::SearchPage;
 use crate::pages::settings::SettingsPage;
 use crate::session::{STORAGE_KEY, Session};
 use crate::socket::Socket;
@@ -58,6 +59,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("invite/:code") view=InvitePage />
                     <Route path=path!("settings") view=SettingsPage />
                     <Route path=path!("notifications") view=NotificationsPage />
+                    <Route path=path!("search") view=SearchPage />
                 </ParentRoute>
             </Routes>
         </Router>

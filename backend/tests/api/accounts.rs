@@ -21,6 +21,7 @@ db_tests_configured!(
     lookups_limited_registrations_not =>
     people_are_found_by_the_start_of_their_names,
     finding_people_is_rate_limited,
+    guessing_invite_codes_is_rate_limited,
 );
 
 /// Searches held to `LOOKUPS` a minute; registrations not limited (a search test needs more than 20 people).
@@ -172,6 +173,36 @@ async fn finding_people_is_rate_limited(app: TestApp) {
     assert_eq!(expect_problem(refused, StatusCode::TOO_MANY_REQUESTS).await["code"], "rate_limited");
     // Per user: Bob is not held back by Alice's searches.
     expect_status(find(&app, &bob.token, "q=a").await, StatusCode::OK).await;
+}
+
+/// CONTRACT-2 "Rooms": invite codes carry 128 bits and guessing is rate-limited (per user, with the
+/// lookups): a guesser gets 404s, then 429, while an honest invitee is not held back.
+async fn guessing_invite_codes_is_rate_limited(app: TestApp) {
+    let (owner, guesser, invitee) = (app.new_user().await, app.new_user().await, app.new_user().await);
+    let room = app.room_id(&owner, "private").await;
+    let made = app.post(&format!("/api/v1/rooms/{room}/invites"), Some(&owner.token), &json!({})).await;
+    let code = expect_json(made, StatusCode::CREATED).await["code"].as_str().unwrap().to_owned();
+    for i in 0..LOOKUPS {
+        let path = if i % 2 == 0 {
+            format!("/api/v1/invites/guess{i:017}")
+        } else {
+            format!("/api/v1/invites/guess{i:017}/accept")
+        };
+        let resp = if i % 2 == 0 {
+            app.get(&path, Some(&guesser.token)).await
+        } else {
+            app.post(&path, Some(&guesser.token), &json!({})).await
+        };
+        assert_eq!(expect_problem(resp, StatusCode::NOT_FOUND).await["code"], "invite_not_found");
+    }
+    let refused = app.get(&format!("/api/v1/invites/{code}"), Some(&guesser.token)).await;
+    assert_eq!(
+        expect_problem(refused, StatusCode::TOO_MANY_REQUESTS).await["code"],
+        "rate_limited",
+        "even a right guess"
+    );
+    let accepted = app.post(&format!("/api/v1/invites/{code}/accept"), Some(&invitee.token), &json!({})).await;
+    assert_eq!(expect_json(accepted, StatusCode::OK).await["id"], room);
 }
 
 async fn a_deleted_account_is_gone_but_its_conversations_stay_readable(app: TestApp) {

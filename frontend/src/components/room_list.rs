@@ -47,6 +47,10 @@ pub fn RoomList() -> impl IntoView {
             <crate::pages::home::Notice />
             <header class="me">
                 <span class="me-name">{move || session.user().map(|u| u.name().to_owned())}</span>
+                <A href=move || match store.open_room.get() {
+                    Some(id) => format!("/search?room={id}"),
+                    None => "/search".to_owned(),
+                } attr:class="link" attr:aria-keyshortcuts="Control+K /">"Search"</A>
                 <A href="/notifications" attr:class="link notifications-link">
                     "Notifications"
                     <Show when=move || { unread_notifications() > 0 }>

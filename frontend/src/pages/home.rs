@@ -15,6 +15,7 @@ pub fn Shell() -> impl IntoView {
     // On a phone the list and the page beside it take turns: anything but the list's own route is a page.
     let pathname = leptos_router::hooks::use_location().pathname;
     let page_open = move || pathname.with(|path| path != "/");
+    search_shortcut();
     // Signed out on a deep link (an invite, a room): log in first, then come back to it.
     let to_login = move || {
         let here = pathname.get_untracked();
@@ -36,6 +37,30 @@ pub fn Shell() -> impl IntoView {
             </div>
         </Show>
     }
+}
+
+/// Ctrl+K anywhere, or `/` outside a text field, opens search (narrowed to the open room, if any).
+fn search_shortcut() {
+    let store = expect_context::<Store>();
+    let navigate = leptos_router::hooks::use_navigate();
+    let handle = window_event_listener(leptos::ev::keydown, move |ev| {
+        let typing = ev
+            .target()
+            .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
+            .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"));
+        let wanted =
+            (ev.ctrl_key() || ev.meta_key()) && ev.key().eq_ignore_ascii_case("k") || ev.key() == "/" && !typing;
+        if !wanted {
+            return;
+        }
+        ev.prevent_default();
+        let path = match store.open_room.get_untracked() {
+            Some(id) => format!("/search?room={id}"),
+            None => "/search".to_owned(),
+        };
+        navigate(&path, Default::default());
+    });
+    on_cleanup(move || handle.remove());
 }
 
 /// What the server did to the user (removed or banned from a room, a room deleted), until dismissed. At

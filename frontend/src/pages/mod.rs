@@ -6,4 +6,5 @@ pub mod login;
 pub mod notifications;
 pub mod room;
 pub mod room_settings;
+pub mod search;
 pub mod settings;
