@@ -33,6 +33,30 @@ pub fn time_of_day(at: &DateTime<Utc>) -> String {
     date.to_locale_time_string_with_options("default", &options).into()
 }
 
+/// The reader's local calendar day of a time.
+fn local_day(ms: f64) -> (u32, u32, u32) {
+    let date = js_sys::Date::new(&JsValue::from_f64(ms));
+    (date.get_full_year(), date.get_month(), date.get_date())
+}
+
+/// A day heading in the reader's time zone: "Today", "Yesterday", else the date in their locale
+/// ("Friday, 4 December 2026").
+pub fn day_label(at: &DateTime<Utc>) -> String {
+    let ms = at.timestamp_millis() as f64;
+    let day = local_day(ms);
+    if day == local_day(now_ms()) {
+        return "Today".into();
+    }
+    if day == local_day(now_ms() - 86_400_000.0) {
+        return "Yesterday".into();
+    }
+    let options = js_sys::Object::new();
+    for (key, value) in [("weekday", "long"), ("year", "numeric"), ("month", "long"), ("day", "numeric")] {
+        let _ = js_sys::Reflect::set(&options, &key.into(), &value.into());
+    }
+    js_sys::Date::new(&JsValue::from_f64(ms)).to_locale_date_string("default", &options).into()
+}
+
 /// Date and time, for a tooltip.
 pub fn full_time(at: &DateTime<Utc>) -> String {
     let date = js_sys::Date::new(&JsValue::from_f64(at.timestamp_millis() as f64));

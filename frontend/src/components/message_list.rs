@@ -11,10 +11,10 @@ use leptos::prelude::*;
 
 use crate::api::Api;
 use crate::app::Clock;
-use crate::components::message_parts::{EmojiPicker, ReactionChips, ReplyQuote, start_reply};
+use crate::components::message_parts::{EmojiPicker, ReactionChips, ReplyQuote, linked_text, start_reply};
 use crate::socket::Socket;
 use crate::store::{Pending, Store, Timeline};
-use crate::util::{full_time, page_visible, shown_name, time_of_day};
+use crate::util::{day_label, full_time, page_visible, shown_name, time_of_day};
 
 /// Messages by one author closer together than this share one heading.
 const RUN_GAP_SECONDS: i64 = 5 * 60;
@@ -25,6 +25,8 @@ const EDGE_PX: i32 = 60;
 #[derive(Clone, PartialEq)]
 enum Row {
     Divider,
+    /// A day heading above the first message of a day (`before`: that message's seq).
+    Day { label: String, before: i64 },
     Message { message: Box<Message>, starts_run: bool, mine: bool },
 }
 
@@ -33,6 +35,7 @@ impl Row {
     fn key(&self) -> (i64, bool, bool, Option<DateTime<Utc>>, String, String) {
         match self {
             Row::Divider => (-1, false, false, None, String::new(), String::new()),
+            Row::Day { label, before } => (-2 - before, false, false, None, label.clone(), String::new()),
             Row::Message { message, starts_run, .. } => {
                 // The author's name too: it changes when they rename themselves (`user_updated`).
                 let author = shown_name(&message.author).to_owned();
@@ -51,6 +54,9 @@ pub fn MessageList(room_id: Memo<i64>, divider: RwSignal<Option<i64>>) -> impl I
     let list = NodeRef::<Div>::new();
     let at_bottom = StoredValue::new(true);
     let loading_older = RwSignal::new(false);
+    // Scrolled up: "Jump to latest" shows, counting what arrived meanwhile.
+    let away = RwSignal::new(false);
+    let unseen = RwSignal::new(0i64);
     let me = move || store.me.with(|m| m.as_ref().map(|u| u.id));
 
     let rows = move || {
@@ -87,6 +93,18 @@ pub fn MessageList(room_id: Memo<i64>, divider: RwSignal<Option<i64>>) -> impl I
             el.set_scroll_top(el.scroll_height());
         }
         mark_read();
+    });
+    // New messages while the reader is scrolled up: counted for the "Jump to latest" button.
+    Effect::new(move |previous: Option<(i64, Option<i64>)>| {
+        let id = room_id.get();
+        let newest = store.timeline(id).with(Timeline::last_seq);
+        if let Some((before_id, Some(before))) = previous
+            && before_id == id
+            && !at_bottom.get_value()
+        {
+            unseen.update(|n| *n += (newest.unwrap_or(before) - before).max(0));
+        }
+        (id, newest)
     });
     // Every second, in case the tab became visible or the layout changed.
     Effect::new(move |_| {
@@ -133,7 +151,12 @@ pub fn MessageList(room_id: Memo<i64>, divider: RwSignal<Option<i64>>) -> impl I
 
     let on_scroll = move |_| {
         let Some(el) = list.get_untracked() else { return };
-        at_bottom.set_value(el.scroll_height() - el.scroll_top() - el.client_height() <= EDGE_PX);
+        let bottom = el.scroll_height() - el.scroll_top() - el.client_height() <= EDGE_PX;
+        at_bottom.set_value(bottom);
+        away.set(!bottom);
+        if bottom {
+            unseen.set(0);
+        }
         if el.scroll_top() <= EDGE_PX {
             load_older();
         }
@@ -145,6 +168,18 @@ pub fn MessageList(room_id: Memo<i64>, divider: RwSignal<Option<i64>>) -> impl I
             <Show when=has_older>
                 <button type="button" class="link older" on:click=move |_| load_older() disabled=move || loading_older.get()>
                     {move || if loading_older.get() { "Loading…" } else { "Load older messages" }}
+                </button>
+            </Show>
+            <Show when=move || away.get()>
+                <button type="button" class="jump-latest" on:click=move |_| {
+                    if let Some(el) = list.get_untracked() {
+                        el.set_scroll_top(el.scroll_height());
+                    }
+                }>
+                    {move || match unseen.get() {
+                        0 => "Jump to latest ↓".to_owned(),
+                        n => format!("Jump to latest ↓ ({n} new)"),
+                    }}
                 </button>
             </Show>
             <ol class="message-rows">
@@ -164,14 +199,22 @@ fn build_rows<'a>(messages: impl Iterator<Item = &'a Message>, me: Option<i64>, 
     let mut rows = Vec::new();
     let mut previous: Option<&Message> = None;
     let mut divided = false;
+    let mut day = String::new();
     for m in messages {
+        let label = day_label(&m.created_at);
+        let new_day = label != day;
+        if new_day {
+            rows.push(Row::Day { label: label.clone(), before: m.seq });
+            day = label;
+        }
         let mine = Some(m.author.id) == me;
         let new_to_reader = divider.is_some_and(|d| m.seq > d) && !mine;
         if new_to_reader && !divided {
             rows.push(Row::Divider);
             divided = true;
         }
-        let starts_run = new_to_reader && rows.last() == Some(&Row::Divider)
+        let starts_run = new_day
+            || new_to_reader && rows.last() == Some(&Row::Divider)
             || previous.is_none_or(|p| {
                 p.author.id != m.author.id || (m.created_at - p.created_at).num_seconds() > RUN_GAP_SECONDS
             });
@@ -183,8 +226,12 @@ fn build_rows<'a>(messages: impl Iterator<Item = &'a Message>, me: Option<i64>, 
 
 #[component]
 fn MessageRow(row: Row, room_id: Memo<i64>) -> impl IntoView {
-    let Row::Message { message, starts_run, mine } = row else {
-        return view! { <li class="divider" role="separator"><span>"New messages"</span></li> }.into_any();
+    let (message, starts_run, mine) = match row {
+        Row::Message { message, starts_run, mine } => (message, starts_run, mine),
+        Row::Day { label, .. } => return view! { <li class="day" role="separator"><span>{label}</span></li> }.into_any(),
+        Row::Divider => {
+            return view! { <li class="divider" role="separator"><span>"New messages"</span></li> }.into_any();
+        }
     };
     let store = expect_context::<Store>();
     let editing = RwSignal::new(false);
@@ -218,7 +265,7 @@ fn MessageRow(row: Row, room_id: Memo<i64>) -> impl IntoView {
                     view! { <p class="body">"message deleted"</p> }.into_any()
                 } else {
                     view! {
-                        <p class="body">{message.body.clone()}
+                        <p class="body">{linked_text(&message.body)}
                             {message.edited_at.map(|_| view! { <span class="edited">" (edited)"</span> })}
                         </p>
                     }.into_any()

@@ -198,3 +198,51 @@ pub fn start_reply(store: Store, room_id: i64, seq: i64) {
         }
     }
 }
+
+/// A message's text with its web links clickable: `http://` and `https://` only (never `javascript:`),
+/// opened in a new tab without handing it this page. Everything else stays text.
+pub fn linked_text(body: &str) -> impl IntoView + use<> {
+    split_links(body)
+        .into_iter()
+        .map(|(text, link)| {
+            if link {
+                let href = text.clone();
+                view! { <a href=href target="_blank" rel="noopener noreferrer">{text}</a> }.into_any()
+            } else {
+                view! { <span>{text}</span> }.into_any()
+            }
+        })
+        .collect_view()
+}
+
+/// `body` cut into text and links (`true`). A link starts with `http://` or `https://` at a word's start
+/// and ends at white space or a character URLs do not hold bare; trailing punctuation stays text.
+fn split_links(body: &str) -> Vec<(String, bool)> {
+    let mut parts = Vec::new();
+    let mut rest = body;
+    let mut text = String::new();
+    while !rest.is_empty() {
+        let at_word_start = text.chars().last().is_none_or(|c| !c.is_alphanumeric());
+        let lower = rest.get(..8).unwrap_or(rest).to_ascii_lowercase();
+        if at_word_start && (lower.starts_with("https://") || lower.starts_with("http://")) {
+            let end = rest.find(|c: char| c.is_whitespace() || "<>\"'`".contains(c)).unwrap_or(rest.len());
+            let url = rest[..end].trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']', '}']);
+            let scheme = if lower.starts_with("https://") { 8 } else { 7 };
+            if url.len() > scheme {
+                if !text.is_empty() {
+                    parts.push((std::mem::take(&mut text), false));
+                }
+                parts.push((url.to_owned(), true));
+                rest = &rest[url.len()..];
+                continue;
+            }
+        }
+        let c = rest.chars().next().unwrap_or_default();
+        text.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    if !text.is_empty() {
+        parts.push((text, false));
+    }
+    parts
+}
