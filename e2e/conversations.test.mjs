@@ -136,4 +136,59 @@ describe('replies and reactions', () => {
     await pageB.locator('.message.highlight', { hasText: 'contrast ratio' }).waitFor();
     assert.deepEqual(pageB.problems, []);
   });
+
+  test('web links open in a new tab; a javascript: link is text; messages sit under a day heading', async () => {
+    await pageA.locator('.room-item', { hasText: 'design' }).getByRole('link').click();
+    const body = 'spec at https://example.org/logo?v=2, not javascript:alert(1) nor <a href="javascript:alert(2)">x</a>';
+    await server.api('POST', `/rooms/${room.id}/messages`, { token: ben.token, body: { body } });
+    const message = pageA.locator('.message', { hasText: 'spec at' });
+    await message.waitFor();
+    assert.equal(await message.locator('.body').textContent().then((t) => t.includes(body)), true, 'the text is kept whole');
+    const links = message.locator('.body a');
+    assert.equal(await links.count(), 1, 'only the web link is a link');
+    assert.equal(await links.getAttribute('href'), 'https://example.org/logo?v=2', 'trailing punctuation stays text');
+    assert.equal(await links.getAttribute('rel'), 'noopener noreferrer');
+    assert.equal(await links.getAttribute('target'), '_blank');
+    assert.equal(await pageA.locator('.messages a[href^="javascript"]').count(), 0);
+    // Everything here was written today: one heading, above the first message shown.
+    assert.deepEqual(await pageA.locator('.message-rows .day').allTextContents(), ['Today']);
+    assert.deepEqual(pageA.problems, []);
+  });
+
+  test('scrolled up, Jump to latest counts what arrived and goes back down', async () => {
+    const list = pageA.locator('.messages');
+    await list.evaluate((el) => { el.scrollTop = el.scrollHeight / 3; el.dispatchEvent(new Event('scroll')); });
+    await pageA.locator('.jump-latest').waitFor();
+    for (const n of [1, 2]) {
+      await server.api('POST', `/rooms/${room.id}/messages`, { token: ben.token, body: { body: `while away ${n}` } });
+    }
+    await pageA.locator('.jump-latest', { hasText: '(2 new)' }).waitFor();
+    await pageA.locator('.jump-latest').click();
+    await pageA.locator('.message .body', { hasText: 'while away 2' }).waitFor({ state: 'visible' });
+    await eventually(async () => (await pageA.locator('.jump-latest').count()) === 0, 'the button goes at the bottom');
+    assert.deepEqual(pageA.problems, []);
+  });
+
+  test('search finds a message 500 messages back in another room and opens the room at it', async () => {
+    const archive = await server.api('POST', '/rooms', { token: ann.token, body: { name: 'archive' } });
+    await server.api('POST', `/rooms/${archive.id}/join`, { token: ben.token });
+    const post = (body) => server.api('POST', `/rooms/${archive.id}/messages`, { token: ann.token, body: { body } });
+    await post('the quarterly budget spreadsheet is final');
+    for (let i = 1; i <= 500; i += 1) await post(`archive filler ${i}`);
+    await pageB.locator('.room-item', { hasText: 'design' }).getByRole('link').click();
+    await pageB.locator('.messages').click();
+    await pageB.keyboard.press('Control+K');
+    await pageB.locator('#search-title').waitFor();
+    await pageB.getByLabel('Only in design').uncheck();
+    await pageB.getByLabel('Search messages').fill('budget quarterly');
+    await pageB.getByLabel('Search messages').press('Enter');
+    const hit = pageB.locator('.search-hit', { hasText: 'in archive' });
+    await hit.waitFor();
+    await hit.getByRole('button').click();
+    await pageB.locator('#room-title', { hasText: 'archive' }).waitFor();
+    const original = pageB.locator('.message.highlight[data-seq="1"]', { hasText: 'quarterly budget' });
+    await original.waitFor({ timeout: 30_000 });
+    assert.ok(await original.isVisible());
+    assert.deepEqual(pageB.problems, []);
+  });
 });

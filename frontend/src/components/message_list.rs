@@ -26,8 +26,15 @@ const EDGE_PX: i32 = 60;
 enum Row {
     Divider,
     /// A day heading above the first message of a day (`before`: that message's seq).
-    Day { label: String, before: i64 },
-    Message { message: Box<Message>, starts_run: bool, mine: bool },
+    Day {
+        label: String,
+        before: i64,
+    },
+    Message {
+        message: Box<Message>,
+        starts_run: bool,
+        mine: bool,
+    },
 }
 
 impl Row {
@@ -228,7 +235,9 @@ fn build_rows<'a>(messages: impl Iterator<Item = &'a Message>, me: Option<i64>, 
 fn MessageRow(row: Row, room_id: Memo<i64>) -> impl IntoView {
     let (message, starts_run, mine) = match row {
         Row::Message { message, starts_run, mine } => (message, starts_run, mine),
-        Row::Day { label, .. } => return view! { <li class="day" role="separator"><span>{label}</span></li> }.into_any(),
+        Row::Day { label, .. } => {
+            return view! { <li class="day" role="separator"><span>{label}</span></li> }.into_any();
+        }
         Row::Divider => {
             return view! { <li class="divider" role="separator"><span>"New messages"</span></li> }.into_any();
         }
