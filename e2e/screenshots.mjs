@@ -25,6 +25,18 @@ async function scene(server) {
   await post(bob, general, 'Thanks! Ping me if anything looks off.');
   await post(carol, releases, 'v0.4 is tagged: the changelog is in the usual place.');
   await post(carol, direct, 'Do you have a minute for the release notes?');
+  // A conversation: a mention, a reply with a link, reactions.
+  await post(bob, general, '@alice could you share the dashboard for staging?');
+  const answer = await server.api('POST', `/rooms/${general.id}/messages`, {
+    token: alice.token,
+    body: { body: 'Here: https://status.example.org/staging (all green since the deploy)', reply_to: 6 },
+  });
+  const react = (who, seq, emoji) =>
+    server.api('PUT', `/rooms/${general.id}/messages/${seq}/reactions/${encodeURIComponent(emoji)}`, { token: who.token });
+  await react(bob, 3, '🎉');
+  await react(carol, 3, '🎉');
+  await react(bob, answer.seq, '👍');
+  await react(carol, answer.seq, '👀');
 
   // Bob runs general: Alice is an admin, Carol muted for an hour, an invite link, a ban in the log.
   const dave = await server.user('dave');
@@ -67,6 +79,28 @@ try {
   await page.locator('.message .body', { hasText: 'Ping me' }).waitFor();
   await page.screenshot({ path: `${OUT}/chat-view-phone.png` });
   await context.close();
+
+  // Replies, reactions, a mention and the @ list; then search.
+  {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+    const page = await context.newPage();
+    await page.goto(server.url);
+    await logIn(page, alice);
+    await page.locator('.room-item', { hasText: 'general' }).getByRole('link').click();
+    await page.locator('.message .chip', { hasText: '👀' }).waitFor();
+    await page.locator('#composer-input').pressSequentially('Thanks @');
+    await page.getByRole('listbox', { name: 'Mention someone' }).waitFor();
+    await page.screenshot({ path: `${OUT}/conversation.png` });
+    await page.locator('#composer-input').fill('');
+    await page.locator('.messages').click();
+    await page.keyboard.press('Control+K');
+    await page.getByLabel('Only in general').uncheck();
+    await page.getByLabel('Search messages').fill('staging');
+    await page.getByLabel('Search messages').press('Enter');
+    await page.locator('.search-hit mark').first().waitFor();
+    await page.screenshot({ path: `${OUT}/search.png` });
+    await context.close();
+  }
 
   // Running a room and an account: the member panel, the room's settings, the user's settings.
   const wide = await browser.newContext({ viewport: { width: 1100, height: 760 } });

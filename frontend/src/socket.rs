@@ -21,6 +21,7 @@ use wasm_bindgen::closure::Closure;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 use crate::api::Api;
+use crate::desktop;
 use crate::session::Session;
 use crate::store::{Pending, Store};
 use crate::util::{browser_online, now_ms, random_between};
@@ -265,7 +266,11 @@ impl Socket {
             ServerFrame::MessageUpdated { message } => store.update_message(message),
             ServerFrame::MessageDeleted { room_id, seq } => store.delete_message(room_id, seq),
             ServerFrame::Typing { room_id, user } => store.set_typing(room_id, user),
-            ServerFrame::Notification { notification } => store.notified(notification),
+            ServerFrame::Notification { notification } => {
+                if store.notified(notification.clone()) {
+                    desktop::show(&notification, &store);
+                }
+            }
             ServerFrame::Reaction { room_id, seq, emoji, user, added } => {
                 store.reaction_changed(room_id, seq, &emoji, user.id, added)
             }

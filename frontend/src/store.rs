@@ -284,7 +284,7 @@ impl Store {
         self.timelines.with_value(|t| t.get(&room_id).cloned())
     }
 
-    fn my_id(&self) -> Option<i64> {
+    pub fn my_id(&self) -> Option<i64> {
         self.me.with_untracked(|m| m.as_ref().map(|u| u.id))
     }
 
@@ -453,10 +453,11 @@ impl Store {
         moved
     }
 
-    /// A notification arrived (`notification` frame): counted on its room until read.
-    pub fn notified(&self, notification: Notification) {
+    /// A notification arrived (`notification` frame): counted on its room until read. `false` when it was
+    /// already known (the same frame again, after a resume).
+    pub fn notified(&self, notification: Notification) -> bool {
         if self.notifications.with_untracked(|all| all.iter().any(|n| n.id == notification.id)) {
-            return;
+            return false;
         }
         let room_id = notification.room_id;
         self.notifications.update(|all| all.insert(0, notification));
@@ -465,6 +466,7 @@ impl Store {
                 room.mention_count += 1;
             }
         });
+        true
     }
 
     /// Notifications read (the notifications page was seen): marked here too.

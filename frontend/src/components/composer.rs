@@ -1,9 +1,12 @@
-//! Where a message is written: Enter sends, Shift+Enter adds a line; typing is announced to the room.
+//! Where a message is written: Enter sends, Shift+Enter adds a line, `@` offers the room's members; typing
+//! is announced to the room.
 //! A sent message goes to the outbox first (see `socket.rs`), so it survives a lost connection or a reload.
 
+use leptos::html::Textarea;
 use leptos::prelude::*;
 
 use crate::app::Clock;
+use crate::components::mention_picker::{LIST_ID, MentionPicker};
 use crate::socket::Socket;
 use crate::store::{Pending, Store};
 use crate::util::{is_muted, muted_until_text, new_client_id, now_ms};
@@ -16,6 +19,8 @@ pub fn Composer(room_id: Memo<i64>) -> impl IntoView {
     let (socket, store, clock) = (expect_context::<Socket>(), expect_context::<Store>(), expect_context::<Clock>());
     let text = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
+    let input = NodeRef::<Textarea>::new();
+    let picker = MentionPicker::new(room_id);
     // Muted: the composer is disabled and says until when (the server refuses a send anyway).
     let muted_until = move || {
         clock.0.track();
@@ -36,6 +41,7 @@ pub fn Composer(room_id: Memo<i64>) -> impl IntoView {
         }
         error.set(None);
         text.set(String::new());
+        picker.close();
         let room = room_id.get_untracked();
         let reply_to = store.replying.get_untracked().filter(|r| r.room_id == room).map(|r| r.seq);
         store.replying.set(None);
@@ -61,8 +67,10 @@ pub fn Composer(room_id: Memo<i64>) -> impl IntoView {
                         on:click=move |_| store.replying.set(None)>"Cancel"</button>
                 </p>
             </Show>
+            {picker.view(text, input)}
             <label class="visually-hidden" for="composer-input">"Message"</label>
-            <textarea id="composer-input" rows="1"
+            <textarea id="composer-input" rows="1" node_ref=input
+                aria-autocomplete="list" aria-controls=LIST_ID aria-activedescendant=move || picker.active_id()
                 placeholder=move || match muted_until() {
                     Some(until) => format!("You are {} in this room", muted_until_text(Some(until))),
                     None => "Write a message… (Enter sends, Shift+Enter for a new line)".into(),
@@ -70,10 +78,16 @@ pub fn Composer(room_id: Memo<i64>) -> impl IntoView {
                 prop:disabled=muted
                 prop:value=move || text.get()
                 on:input=move |ev| {
-                    text.set(event_target_value(&ev));
+                    let value = event_target_value(&ev);
+                    picker.update(&value, input);
+                    text.set(value);
                     socket.typing(room_id.get_untracked());
                 }
+                on:blur=move |_| picker.close()
                 on:keydown=move |ev| {
+                    if picker.on_key(&ev, text, input) {
+                        return;
+                    }
                     if ev.key() == "Escape" {
                         store.replying.set(None);
                     }

@@ -3,6 +3,7 @@
 pub mod banner;
 pub mod composer;
 pub mod member_panel;
+pub mod mention_picker;
 pub mod message_list;
 pub mod message_parts;
 pub mod people_search;

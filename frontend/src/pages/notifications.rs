@@ -1,15 +1,16 @@
 //! The notifications page: mentions, replies and direct messages, newest first, unread marked; a click
 //! opens the room at the message. Seeing the page marks what it shows as read.
 
-use chat_api::{Notification, NotificationKind};
+use chat_api::Notification;
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_navigate;
 
 use crate::api::Api;
 use crate::components::message_parts::jump_to;
+use crate::desktop::{self, Permission};
 use crate::store::Store;
-use crate::util::{full_time, shown_name};
+use crate::util::full_time;
 
 #[component]
 pub fn NotificationsPage() -> impl IntoView {
@@ -43,6 +44,7 @@ pub fn NotificationsPage() -> impl IntoView {
                 <h2 id="notifications-title">"Notifications"</h2>
             </header>
             <p class="error" role="alert">{move || error.get()}</p>
+            <DesktopNotifications />
             <Show when=move || items.with(Vec::is_empty)>
                 <p class="hint">"Nothing yet: mentions, replies to you and direct messages show here."</p>
             </Show>
@@ -61,13 +63,7 @@ fn NotificationRow(notification: Notification) -> impl IntoView {
     let (api, store) = (expect_context::<Api>(), expect_context::<Store>());
     let navigate = use_navigate();
     let (room_id, seq) = (notification.room_id, notification.message.seq);
-    let room = store.rooms.with_untracked(|r| r.get(&room_id).map(|room| room.name.clone())).unwrap_or_default();
-    let author = shown_name(&notification.message.author).to_owned();
-    let what = match notification.kind {
-        NotificationKind::Mention => format!("{author} mentioned you in {room}"),
-        NotificationKind::Reply => format!("{author} replied to you in {room}"),
-        NotificationKind::Direct => format!("{author} wrote to you"),
-    };
+    let what = desktop::headline(&notification, &store);
     let body =
         if notification.message.deleted { "message deleted".to_owned() } else { notification.message.body.clone() };
     let open = move |_| {
@@ -86,5 +82,36 @@ fn NotificationRow(notification: Notification) -> impl IntoView {
                 <time datetime=notification.created_at.to_rfc3339()>{full_time(&notification.created_at)}</time>
             </button>
         </li>
+    }
+}
+
+/// The one place that asks for desktop notifications: a button, pressed by the person (never on load).
+#[component]
+fn DesktopNotifications() -> impl IntoView {
+    let permission = RwSignal::new(desktop::permission());
+    let turn_on = move |_| {
+        leptos::task::spawn_local(async move { permission.set(desktop::ask().await) });
+    };
+    move || {
+        match permission.get() {
+        Permission::Unsupported => ().into_any(),
+        Permission::Ask => view! {
+            <p class="desktop-notifications">
+                <button type="button" on:click=turn_on>"Turn on desktop notifications"</button>
+                " for mentions, replies and direct messages that arrive while this tab is hidden."
+            </p>
+        }
+        .into_any(),
+        Permission::Granted => view! {
+            <p class="desktop-notifications hint">"Desktop notifications are on: they show while this tab is hidden."</p>
+        }
+        .into_any(),
+        Permission::Denied => view! {
+            <p class="desktop-notifications hint">
+                "Desktop notifications are blocked for this site: allow them in the browser's site settings."
+            </p>
+        }
+        .into_any(),
+    }
     }
 }

@@ -8,13 +8,15 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
 use crate::api::Api;
+use crate::app::refresh_rooms;
 use crate::components::message_parts::jump_to;
+use crate::socket::Socket;
 use crate::store::Store;
 use crate::util::{full_time, shown_name};
 
 #[component]
 pub fn SearchPage() -> impl IntoView {
-    let (api, store) = (expect_context::<Api>(), expect_context::<Store>());
+    let (api, store, socket) = (expect_context::<Api>(), expect_context::<Store>(), expect_context::<Socket>());
     let query = use_query_map();
     // The room that was open when search was asked for: offered as the narrower scope.
     let room = query.with_untracked(|q| q.get("room")).and_then(|r| r.parse::<i64>().ok());
@@ -30,6 +32,14 @@ pub fn SearchPage() -> impl IntoView {
         let scope = if only_room.get_untracked() { room } else { None };
         leptos::task::spawn_local(async move {
             let found = api.search(&q, scope).await.map(|page| page.items).map_err(|e| e.detail);
+            // A hit can come from a room joined elsewhere (another tab, the API) since the list was
+            // fetched: learn it first, so the hit can name it and opening it subscribes.
+            let unknown = found.as_ref().is_ok_and(|list| {
+                store.rooms.with_untracked(|known| list.iter().any(|hit| !known.contains_key(&hit.message.room_id)))
+            });
+            if unknown {
+                refresh_rooms(store, socket, api).await;
+            }
             hits.set(Some(found));
         });
     };
