@@ -191,4 +191,80 @@ describe('replies and reactions', () => {
     assert.ok(await original.isVisible());
     assert.deepEqual(pageB.problems, []);
   });
+
+  test('@ offers the room\'s members: arrows and Enter take one, Escape closes, a click takes @room', async () => {
+    await pageA.locator('.room-item', { hasText: 'design' }).getByRole('link').click();
+    await pageA.locator('#room-title', { hasText: 'design' }).waitFor();
+    const input = pageA.locator('#composer-input');
+    const list = pageA.getByRole('listbox', { name: 'Mention someone' });
+    const options = list.getByRole('option');
+    await input.click();
+    await input.pressSequentially('Thanks @');
+    await list.waitFor();
+    // Ann owns the room, so @room is offered first; she is not offered to herself.
+    assert.deepEqual(await options.allTextContents(), ['room: everyone in this room', 'ben (@ben)']);
+    assert.equal(await input.getAttribute('aria-activedescendant'), 'mention-option-0');
+    await input.press('ArrowDown');
+    assert.equal(await input.getAttribute('aria-activedescendant'), 'mention-option-1');
+    assert.equal(await options.nth(1).getAttribute('aria-selected'), 'true');
+    await input.press('Escape');
+    assert.equal(await list.count(), 0, 'Escape closes the list');
+    assert.equal(await input.inputValue(), 'Thanks @', 'and keeps the text');
+
+    await input.pressSequentially('b');
+    await eventually(async () => (await options.allTextContents()).join() === 'ben (@ben)', async () => `options: ${await options.allTextContents()}`);
+    await input.press('Enter');
+    assert.equal(await input.inputValue(), 'Thanks @ben ', 'Enter takes the option, not the send');
+    assert.equal(await list.count(), 0);
+    await input.pressSequentially('for the logo, and @r');
+    await list.waitFor();
+    await options.filter({ hasText: 'room: everyone' }).click();
+    await eventually(async () => (await input.inputValue()) === 'Thanks @ben for the logo, and @room ', async () => `text: ${await input.inputValue()}`);
+    await input.pressSequentially('thanks all');
+    await input.press('Enter');
+    const sent = 'Thanks @ben for the logo, and @room thanks all';
+    await pageB.locator('.room-item', { hasText: 'design' }).getByRole('link').click();
+    await pageB.locator('.message.mentions-me .body', { hasText: sent }).waitFor();
+    // A member's @ list in ben's composer has no @room: he is not a moderator.
+    await pageB.locator('#composer-input').pressSequentially('@');
+    const bensOptions = pageB.getByRole('listbox', { name: 'Mention someone' }).getByRole('option');
+    await eventually(async () => (await bensOptions.allTextContents()).join() === 'ann (@ann)', async () => `options: ${await bensOptions.allTextContents()}`);
+    await pageB.locator('#composer-input').fill('');
+    for (const page of [pageA, pageB]) assert.deepEqual(page.problems, []);
+  });
+
+  test('desktop notifications: asked for by a button, shown for a mention while the tab is hidden, a click opens the room', async () => {
+    await pageA.getByRole('link', { name: /Notifications/ }).click();
+    const turnOn = pageA.getByRole('button', { name: 'Turn on desktop notifications' });
+    await turnOn.waitFor();
+    await pageA.context().grantPermissions(['notifications'], { origin: server.url });
+    await turnOn.click();
+    await pageA.locator('.desktop-notifications', { hasText: 'Desktop notifications are on' }).waitFor();
+
+    // Record what the app shows, and hide the tab (headless Chromium is always visible).
+    await pageA.evaluate(() => {
+      window.shown = [];
+      const Real = window.Notification;
+      window.Notification = class extends Real {
+        constructor(title, options) {
+          super(title, options);
+          window.shown.push({ title, body: options?.body, notification: this });
+        }
+      };
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+    });
+    await server.api('POST', `/rooms/${room.id}/messages`, { token: ben.token, body: { body: 'plain chatter, no mention' } });
+    await server.api('POST', `/rooms/${room.id}/messages`, { token: ben.token, body: { body: '@ann the proofs are in' } });
+    const shown = () => pageA.evaluate(() => window.shown.map(({ title, body }) => ({ title, body })));
+    await eventually(async () => (await shown()).length > 0, 'a desktop notification');
+    assert.deepEqual(await shown(), [{ title: 'ben mentioned you in design', body: '@ann the proofs are in' }]);
+
+    await pageA.evaluate(() => {
+      delete document.visibilityState;
+      window.shown[0].notification.onclick();
+    });
+    await pageA.locator('#room-title', { hasText: 'design' }).waitFor();
+    await pageA.locator('.message .body', { hasText: 'the proofs are in' }).waitFor();
+    assert.deepEqual(pageA.problems, []);
+  });
 });

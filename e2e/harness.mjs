@@ -168,6 +168,10 @@ export async function openPage(browser, server, { width = 1100, height = 750 } =
     await dialog.dismiss();
   });
   page.on('pageerror', (err) => page.problems.push(`page error: ${err.message}`));
+  // A Rust panic in the app reaches the page as a bare `unreachable`; its message is logged just before.
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && msg.text().includes('panicked at')) page.problems.push(`panic: ${msg.text()}`);
+  });
   await page.goto(server.url);
   return page;
 }

@@ -25,6 +25,8 @@ pub struct Candidate {
 #[derive(Clone, Copy)]
 pub struct MentionPicker {
     room_id: Memo<i64>,
+    /// Taken at construction: event handlers run outside the component, where there is no context.
+    store: Store,
     /// The `@` being completed: its byte offset in the text, and what was typed after it.
     at: RwSignal<Option<(usize, String)>>,
     active: RwSignal<usize>,
@@ -32,7 +34,7 @@ pub struct MentionPicker {
 
 impl MentionPicker {
     pub fn new(room_id: Memo<i64>) -> MentionPicker {
-        MentionPicker { room_id, at: RwSignal::new(None), active: RwSignal::new(0) }
+        MentionPicker { room_id, store: expect_context::<Store>(), at: RwSignal::new(None), active: RwSignal::new(0) }
     }
 
     /// After each input: open, narrow or close the list from the text before the caret.
@@ -58,7 +60,7 @@ impl MentionPicker {
     /// name), me left out; `@room` first when it matches and I may use it.
     pub fn candidates(&self) -> Vec<Candidate> {
         let Some(partial) = self.at.with(|a| a.as_ref().map(|(_, p)| p.to_lowercase())) else { return Vec::new() };
-        let store = expect_context::<Store>();
+        let store = self.store;
         let (room_id, me) = (self.room_id.get(), store.my_id());
         let members: Vec<Member> = store.members.with(|m| m.get(&room_id).cloned().unwrap_or_default());
         let moderator = members.iter().any(|m| Some(m.user.id) == me && matches!(m.role, Role::Owner | Role::Admin));

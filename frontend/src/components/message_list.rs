@@ -122,8 +122,9 @@ pub fn MessageList(room_id: Memo<i64>, divider: RwSignal<Option<i64>>) -> impl I
     Effect::new(move |_| {
         room_id.track();
         at_bottom.set_value(true);
+        // By the next frame the reader may have left the room: this list (and `list`) may be gone.
         request_animation_frame(move || {
-            let Some(el) = list.get_untracked() else { return };
+            let Some(el) = list.try_get_untracked().flatten() else { return };
             match el.query_selector(".divider").ok().flatten() {
                 Some(d) => {
                     d.scroll_into_view();
@@ -145,9 +146,9 @@ pub fn MessageList(room_id: Memo<i64>, divider: RwSignal<Option<i64>>) -> impl I
             let height_before = list.get_untracked().map(|el| el.scroll_height()).unwrap_or(0);
             if let Ok(page) = api.messages(id, Some(first), None).await {
                 store.add_page(id, page.items, Some(page.has_more));
-                // Keep the reader's place: the page grew above them.
+                // Keep the reader's place: the page grew above them (unless they left the room meanwhile).
                 request_animation_frame(move || {
-                    if let Some(el) = list.get_untracked() {
+                    if let Some(el) = list.try_get_untracked().flatten() {
                         el.set_scroll_top(el.scroll_top() + el.scroll_height() - height_before);
                     }
                 });
