@@ -1,10 +1,12 @@
 //! `chat-bench`: how fast the chat server is, and whether it keeps every message.
 //!
-//! Parts (subcommands; without one, all four run in this order, which is what `make bench` does):
+//! Parts (subcommands; without one, all five run in this order, which is what `make bench` does):
 //! - `rest`    `send_message` over REST: requests/s, latency, and the room's history checked afterwards
 //! - `fanout`  WebSocket fan-out: R rooms x S subscribers at stepped send rates, to saturation
 //! - `idle`    the server's memory per idle WebSocket
 //! - `replay`  time to replay 1,000 missed messages on `subscribe` with `since`
+//! - `search`  `GET /search` over 1,000,000 messages in 1,000 rooms, beside a `LIKE` scan (the longest part:
+//!   loading the rows takes minutes per database)
 //!
 //! `fanout` and `idle` also run against `bare-server`, a bare broadcast server built into this binary (the
 //! yardstick of what the machine can do), so their figures are also ratios.
@@ -18,6 +20,7 @@
 //! - `load.rs`     the REST part: setup (user, rooms, API token), the timed send loop, the history check
 //! - `ws.rs`       WebSocket client plumbing, frame parsing, the REST calls that set up users and rooms
 //! - `fanout.rs`, `idle.rs`, `replay.rs`  the WebSocket parts
+//! - `search.rs`   the search part: the rows loaded through `sqlite3` / `psql`, then timed queries
 //! - `bare.rs`     the bare broadcast server
 //! - `report.rs`   the tables, the machine description, and rewriting one section of `bench/results.md`
 //!
@@ -32,6 +35,7 @@ mod load;
 mod postgres;
 mod replay;
 mod report;
+mod search;
 mod server;
 mod ws;
 
@@ -66,7 +70,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Part {
-    /// Every part: rest, fanout, idle, replay (the same as no subcommand).
+    /// Every part: rest, fanout, idle, replay, search (the same as no subcommand).
     All(AllArgs),
     /// send_message over REST.
     Rest(RestArgs),
@@ -76,6 +80,8 @@ enum Part {
     Idle(IdleArgs),
     /// Time to replay missed messages on subscribe with since.
     Replay(ReplayArgs),
+    /// Full-text search over a large history, beside a LIKE scan.
+    Search(SearchArgs),
     /// Only serve: the bare broadcast server on BIND_ADDR (default 127.0.0.1:0). The bench starts it itself.
     BareServer,
 }
@@ -120,6 +126,8 @@ struct AllArgs {
     idle: IdleArgs,
     #[command(flatten)]
     replay: ReplayArgs,
+    #[command(flatten)]
+    search: SearchArgs,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -188,6 +196,29 @@ struct ReplayArgs {
     /// Replay: timed runs (after one warm-up).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100))]
     replay_runs: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+struct SearchArgs {
+    /// Search: messages loaded (a multiple of --search-rooms).
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    search_messages: u64,
+
+    /// Search: rooms they are spread over.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    search_rooms: u64,
+
+    /// Search: rooms the reader who searches is a member of.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    search_member_of: u64,
+
+    /// Search: timed two-word queries (over HTTP, and the index query in the database).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    search_queries: u64,
+
+    /// Search: timed LIKE scans (each reads the reader's rooms whole, so fewer).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    like_queries: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -296,9 +327,40 @@ impl ReplayArgs {
     }
 }
 
+impl SearchArgs {
+    fn plan(&self) -> search::Plan {
+        search::Plan {
+            messages: self.search_messages as usize,
+            rooms: self.search_rooms as usize,
+            member_of: self.search_member_of as usize,
+            queries: self.search_queries as usize,
+            like_queries: self.like_queries as usize,
+        }
+    }
+
+    fn flags(&self) -> String {
+        format!(
+            "--search-messages {} --search-rooms {} --search-member-of {} --search-queries {} --like-queries {}",
+            self.search_messages, self.search_rooms, self.search_member_of, self.search_queries, self.like_queries
+        )
+    }
+
+    fn is_default(&self) -> bool {
+        self.search_messages == 1_000_000
+            && self.search_rooms == 1000
+            && self.search_member_of == 50
+            && self.search_queries == 200
+            && self.like_queries == 30
+    }
+}
+
 impl AllArgs {
     fn is_default(&self) -> bool {
-        self.rest.is_default() && self.fanout.is_default() && self.idle.is_default() && self.replay.is_default()
+        self.rest.is_default()
+            && self.fanout.is_default()
+            && self.idle.is_default()
+            && self.replay.is_default()
+            && self.search.is_default()
     }
 }
 
@@ -341,6 +403,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Some(Part::Fanout(args)) => vec![bench.fanout(&args, false).await?],
         Some(Part::Idle(args)) => vec![bench.idle(&args, false).await?],
         Some(Part::Replay(args)) => vec![bench.replay(&args, false).await?],
+        Some(Part::Search(args)) => vec![bench.search(&args, false).await?],
         Some(Part::BareServer) => unreachable!("handled above"),
     };
     if verdicts.contains(&Verdict::Failed) {
@@ -386,6 +449,7 @@ impl Bench {
         verdicts.push(self.fanout(&args.fanout, whole_default).await?);
         verdicts.push(self.idle(&args.idle, whole_default).await?);
         verdicts.push(self.replay(&args.replay, whole_default).await?);
+        verdicts.push(self.search(&args.search, whole_default).await?);
         Ok(verdicts)
     }
 
@@ -422,30 +486,19 @@ impl Bench {
                 // No REST there.
                 Backend::Bare => continue,
                 Backend::Sqlite => ("SQLite".to_string(), bench_backend(&self.bins.server, None, &plan).await),
-                Backend::Postgres => match postgres::server_version(&self.bins.pg_url).await {
-                    Err(why) => {
-                        let note = format!("PostgreSQL skipped: {why}.");
-                        eprintln!("chat-bench: {note}");
-                        notes.push(note);
-                        continue;
+                Backend::Postgres => {
+                    let (server, plan) = (&self.bins.server, &plan);
+                    let run = |url: String| async move { bench_backend(server, Some(&url), plan).await };
+                    match postgres::in_temp_database(&self.bins.pg_url, run).await {
+                        Ok(labelled) => labelled,
+                        Err(why) => {
+                            let note = format!("PostgreSQL skipped: {why}.");
+                            eprintln!("chat-bench: {note}");
+                            notes.push(note);
+                            continue;
+                        }
                     }
-                    Ok(version) => {
-                        let label = format!("PostgreSQL {version}");
-                        let result = match postgres::TempDatabase::create(&self.bins.pg_url).await {
-                            Err(err) => Err(err),
-                            Ok(db) => {
-                                eprintln!("chat-bench: created database {}", db.name());
-                                let result = bench_backend(&self.bins.server, Some(db.url()), &plan).await;
-                                // Dropped whatever the run did, so a failed run leaves no database behind.
-                                if let Err(err) = db.drop_database().await {
-                                    eprintln!("chat-bench: {err:#}");
-                                }
-                                result
-                            }
-                        };
-                        (label, result)
-                    }
-                },
+                }
             };
             match result {
                 Ok(outcome) => {
@@ -580,6 +633,44 @@ impl Bench {
         self.finish(report::REPLAY_SECTION, &section, !runs.is_empty(), errors.is_empty(), true)
     }
 
+    /// The search part: SQLite, then PostgreSQL in a throwaway database (no Redis: one node).
+    async fn search(&self, args: &SearchArgs, whole_default: bool) -> Result<Verdict> {
+        let machine = Machine::describe();
+        let plan = args.plan();
+        plan.check()?;
+        let mut runs = Vec::new();
+        let mut notes = Vec::new();
+        let mut failed = false;
+        for backend in self.common.backends.clone() {
+            let (label, result) = match backend {
+                Backend::Bare => continue,
+                Backend::Sqlite => ("SQLite".to_string(), search::run(&self.bins.server, None, &plan).await),
+                Backend::Postgres => {
+                    let (server, plan) = (&self.bins.server, &plan);
+                    let run = |url: String| async move { search::run(server, Some(&url), plan).await };
+                    match postgres::in_temp_database(&self.bins.pg_url, run).await {
+                        Ok(labelled) => labelled,
+                        Err(why) => {
+                            notes.push(format!("PostgreSQL skipped: {why}."));
+                            continue;
+                        }
+                    }
+                }
+            };
+            match result {
+                Ok(run) => runs.push(search::SearchRun { label, ..run }),
+                Err(err) => {
+                    failed = true;
+                    eprintln!("chat-bench: search on {label} failed: {err:#}");
+                    notes.push(format!("{label}: run failed: {err:#}"));
+                }
+            }
+        }
+        let command = self.command("search", &args.flags(), whole_default);
+        let section = report::search_section(&runs, &notes, &plan, &machine, &command);
+        self.finish(report::SEARCH_SECTION, &section, !runs.is_empty(), !failed, true)
+    }
+
     /// A WebSocket part's section: written when every run completed, even with lost or repeated
     /// messages (those are findings, and the section says so), but then the exit code is a failure.
     fn finish(&self, name: &str, section: &str, measured: bool, completed: bool, verified: bool) -> Result<Verdict> {
@@ -645,6 +736,7 @@ mod tests {
         let cli = Cli::try_parse_from(["chat-bench", "--server-bin", "x"]).unwrap();
         assert!(cli.command.is_none());
         assert!(cli.all.is_default() && cli.common.is_default());
+        assert_eq!(cli.all.search.plan().messages, 1_000_000);
     }
 
     #[test]

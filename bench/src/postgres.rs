@@ -73,6 +73,27 @@ pub async fn server_version(server_url: &str) -> Result<String, String> {
     Ok(version.split_whitespace().next().unwrap_or("?").to_string())
 }
 
+/// Runs `run` with the `DATABASE_URL` of a throwaway database, dropped afterwards whatever the run did (so a
+/// failed run leaves no database behind). `Err(why)` when PostgreSQL cannot be used (the part skips it);
+/// otherwise the label naming its version ("PostgreSQL 15.20") and the run's result.
+pub async fn in_temp_database<T, F, Fut>(server_url: &str, run: F) -> Result<(String, Result<T>), String>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let label = format!("PostgreSQL {}", server_version(server_url).await?);
+    let db = match TempDatabase::create(server_url).await {
+        Ok(db) => db,
+        Err(err) => return Ok((label, Err(err))),
+    };
+    eprintln!("chat-bench: created database {}", db.name());
+    let result = run(db.url().to_string()).await;
+    if let Err(err) = db.drop_database().await {
+        eprintln!("chat-bench: {err:#}");
+    }
+    Ok((label, result))
+}
+
 /// A database that exists for one run. Call `drop_database`; nothing happens on `Drop` (it would need async).
 pub struct TempDatabase {
     server_url: String,

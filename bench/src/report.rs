@@ -13,12 +13,14 @@ use crate::fanout::{self, TargetRun};
 use crate::idle::{self, IdleRun};
 use crate::load::{Outcome, Plan};
 use crate::replay::{self, ReplayRun};
+use crate::search::{self, SearchRun};
 
 /// The marker name of the REST `send_message` section.
 pub const REST_SECTION: &str = "rest";
 pub const FANOUT_SECTION: &str = "fanout";
 pub const IDLE_SECTION: &str = "idle";
 pub const REPLAY_SECTION: &str = "replay";
+pub const SEARCH_SECTION: &str = "search";
 
 /// The top of a results file the bench creates from nothing.
 const NEW_FILE_HEADER: &str = "# Benchmarks\n\n\
@@ -482,6 +484,59 @@ pub fn replay_section(
             run.max_ms(),
             run.runs_ms.len(),
             run.warmup_ms
+        );
+    }
+    notes_list(&mut out, notes);
+    let _ = writeln!(out, "\n{}", machine.footer(command));
+    out
+}
+
+/// The section's content (without its markers).
+pub fn search_section(
+    runs: &[SearchRun],
+    notes: &[String],
+    plan: &search::Plan,
+    machine: &Machine,
+    command: &str,
+) -> String {
+    use search::{PAGE_ROWS, TARGET_P99_MS, WARMUP_QUERIES};
+    let mut out = String::new();
+    let _ = writeln!(out, "## Search\n");
+    let _ = writeln!(
+        out,
+        "{messages} messages in {rooms} rooms, one reader in {member_of} of them; bodies of 4-16 words from a \
+         5,000-word vocabulary with Zipf frequencies, loaded through the database's own client (the full-text \
+         index grows by its triggers or generated column, row by row). {queries} two-word queries of words of \
+         middling frequency (the second as a prefix), one at a time, after {WARMUP_QUERIES} untimed ones: \
+         `GET /search` end to end over HTTP; the server's full-text query and a `LIKE '%a%' AND LIKE '%b%'` scan \
+         of the reader's rooms (newest first, {PAGE_ROWS} rows, like the index query; {like} queries) timed inside \
+         the database by its client. Target (issue 13): p99 under {TARGET_P99_MS:.0} ms over HTTP.\n",
+        messages = plan.messages,
+        rooms = plan.rooms,
+        member_of = plan.member_of,
+        queries = plan.queries,
+        like = plan.like_queries,
+    );
+    let _ = writeln!(
+        out,
+        "| target | load s | GET /search p50 ms | p99 ms | hits per query | index in the DB p50 / p99 ms | LIKE scan in the DB p50 / p99 ms | LIKE p99 / index p99 |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for run in runs {
+        let (index, like) = (run.index_in_db.quantile(0.99), run.like_in_db.quantile(0.99));
+        let ratio = if index > 0.0 { format!("{:.0}x", like / index) } else { "-".to_string() };
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} / {:.1} | {:.1} / {:.1} | {ratio} |",
+            run.label,
+            run.load_secs,
+            run.http.quantile(0.5),
+            run.http.quantile(0.99),
+            run.mean_hits,
+            run.index_in_db.quantile(0.5),
+            index,
+            run.like_in_db.quantile(0.5),
+            like,
         );
     }
     notes_list(&mut out, notes);
