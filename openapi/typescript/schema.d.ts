@@ -535,7 +535,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A page of history in ascending seq; without `before`/`after`, the latest page. */
+        /**
+         * A page of history in ascending seq; without `before`/`after`, the latest page. With `after` and
+         *     `wait`, long polling: held until there is a message after `after`, or `wait` seconds pass.
+         */
         get: operations["history"];
         put?: never;
         /**
@@ -4105,6 +4108,11 @@ export interface operations {
                 after?: number;
                 /** @description 1-100, default 50. */
                 limit?: number;
+                /**
+                 * @description Long polling, with `after`: when there is nothing after it yet, hold the request up to this many
+                 *     seconds (1-30) until a message arrives; then 200 with the new messages, or with no items.
+                 */
+                wait?: number;
             };
             header?: never;
             path: {
@@ -4115,7 +4123,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A page of messages */
+            /** @description A page of messages (with `wait`: empty when none arrived in time) */
             200: {
                 headers: {
                     [name: string]: unknown;

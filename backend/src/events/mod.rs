@@ -8,6 +8,7 @@
 //! subscribed socket, and `ws::session` writes it in seq order.
 
 pub mod member_checks;
+pub mod waiters;
 pub mod writer;
 
 use chat_api::{LeaveReason, Member, Message, Room, User};

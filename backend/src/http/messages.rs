@@ -1,8 +1,11 @@
 //! `/rooms/{room_id}/messages` and `/rooms/{room_id}/read`.
 
+use std::time::Duration;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use chat_api::{EditMessageRequest, Message, MessagePage, Problem, ReadMarkerRequest, Scope, SendMessageRequest};
 use serde::Deserialize;
+use tokio::time::Instant;
 use utoipa::IntoParams;
 
 use super::json::JsonBody;
@@ -76,16 +79,22 @@ pub struct HistoryQuery {
     /// 1-100, default 50.
     #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+    /// Long polling, with `after`: when there is nothing after it yet, hold the request up to this many
+    /// seconds (1-30) until a message arrives; then 200 with the new messages, or with no items.
+    #[param(minimum = 1, maximum = 30)]
+    wait: Option<u64>,
 }
 
-/// A page of history in ascending seq; without `before`/`after`, the latest page.
+/// A page of history in ascending seq; without `before`/`after`, the latest page. With `after` and
+/// `wait`, long polling: held until there is a message after `after`, or `wait` seconds pass.
 #[utoipa::path(get, path = "/api/v1/rooms/{room_id}/messages", tag = "messages",
     params(("room_id" = i64, Path, description = "The room's id"), HistoryQuery),
     responses(
-        (status = 200, description = "A page of messages", body = MessagePage),
+        (status = 200, description = "A page of messages (with `wait`: empty when none arrived in time)", body = MessagePage),
         (status = 400, description = "`invalid_query`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`insufficient_scope`: needs `messages:read`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many requests held with `wait` at once", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn history(
     state: State,
@@ -95,9 +104,62 @@ pub async fn history(
 ) -> Result<web::Json<MessagePage>, ApiError> {
     caller.require(Scope::MessagesRead)?;
     let room_id = path.into_inner();
-    let HistoryQuery { before, after, limit } = query.into_inner();
+    let HistoryQuery { before, after, limit, wait } = query.into_inner();
     let window = Window { before, after, limit: page_limit(limit, DEFAULT_PAGE)? };
-    Ok(web::Json(state.db.read(move |conn| messages::history(conn, room_id, caller.user_id, window)).await?))
+    let page = match wait {
+        None => read_page(&state, room_id, caller.user_id, window).await?,
+        Some(wait) => long_poll(&state, room_id, caller.user_id, window, long_poll_wait(wait, &window)?).await?,
+    };
+    Ok(web::Json(page))
+}
+
+/// Requests one user may hold with `wait` at once on one node (each holds a connection open).
+const MAX_HELD_PER_USER: usize = 20;
+/// While held, the database is read again at least this often: a wake-up lost with a Redis event
+/// costs at most this much delay.
+const RECHECK: Duration = Duration::from_secs(5);
+
+fn long_poll_wait(wait: u64, window: &Window) -> Result<Duration, ApiError> {
+    if !(1..=30).contains(&wait) {
+        return Err(ApiError::bad_request("invalid_query", "wait must be between 1 and 30 seconds."));
+    }
+    if window.after.is_none() || window.before.is_some() {
+        return Err(ApiError::bad_request("invalid_query", "wait needs after (and no before)."));
+    }
+    Ok(Duration::from_secs(wait))
+}
+
+async fn read_page(state: &State, room_id: i64, user_id: i64, window: Window) -> Result<MessagePage, ApiError> {
+    state.db.read(move |conn| messages::history(conn, room_id, user_id, window)).await
+}
+
+/// Reads the page after `window.after`; while it is empty, waits for the room's next message on this
+/// node (see `events::waiters`) and reads again, until `wait` has passed or the node shuts down.
+/// Every answer comes from the database, and membership is checked on every read.
+async fn long_poll(
+    state: &State,
+    room_id: i64,
+    user_id: i64,
+    window: Window,
+    wait: Duration,
+) -> Result<MessagePage, ApiError> {
+    let deadline = Instant::now() + wait;
+    let waiters = &state.realtime.hub.waiters;
+    let waiter = waiters
+        .enter(room_id, user_id, MAX_HELD_PER_USER)
+        .ok_or(ApiError::RateLimited { retry_after: Duration::from_secs(1) })?;
+    loop {
+        // Armed before reading: a message committed after the read wakes this.
+        let woken = waiter.notify().notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let page = read_page(state, room_id, user_id, window).await?;
+        let now = Instant::now();
+        if !page.items.is_empty() || now >= deadline || state.realtime.is_draining() {
+            return Ok(page);
+        }
+        let _ = tokio::time::timeout_at(deadline.min(now + RECHECK), woken).await;
+    }
 }
 
 /// Edit a message's text (its author only).

@@ -16,6 +16,7 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use super::reorder::{self, Reorder};
 use crate::events::member_checks::MemberChecks;
+use crate::events::waiters::RoomWaiters;
 use crate::events::{Event, Sink};
 use crate::revocations::EndedSessions;
 
@@ -115,6 +116,8 @@ pub struct RoomHub {
     pub member_checks: MemberChecks,
     /// The sessions that ended, whose access tokens are refused: here for the same reason.
     pub ended_sessions: EndedSessions,
+    /// Long polls held on this node, woken by every message this hub hears of (any node's).
+    pub waiters: RoomWaiters,
     /// When each (room, user) last had a `typing` passed on from this node.
     typing: Mutex<HashMap<(i64, i64), Instant>>,
     state: Mutex<HubState>,
@@ -130,6 +133,7 @@ impl RoomHub {
         RoomHub {
             member_checks: MemberChecks::default(),
             ended_sessions: EndedSessions::new(token_lifetime),
+            waiters: RoomWaiters::default(),
             typing: Mutex::default(),
             state: Mutex::default(),
             order: Mutex::default(),
@@ -384,6 +388,7 @@ impl Sink for RoomHub {
     fn dispatch(&self, event: &Event) {
         match event {
             Event::Message { message } => {
+                self.waiters.wake(message.room_id);
                 if !self.state().rooms.contains_key(&message.room_id) {
                     return;
                 }

@@ -91,9 +91,11 @@ impl Realtime {
     }
 
     /// The first half of a graceful shutdown: refuses new sockets from now on, then closes every
-    /// open one with 1012, spread over `window`.
+    /// open one with 1012, spread over `window`; long polls answer at once.
     pub async fn drain(&self, window: Duration) {
         self.draining.store(true, Ordering::SeqCst);
+        // Held long polls answer now (with what they have), so the node can stop.
+        self.hub.waiters.wake_all();
         self.hub.close_all_spread(CloseOrder::RESTARTING, window).await;
     }
 

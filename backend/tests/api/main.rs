@@ -79,6 +79,7 @@ mod faults;
 mod hardening;
 mod helpers;
 mod logs;
+mod long_polling;
 mod messages;
 mod moderation;
 mod notifications;
