@@ -199,8 +199,11 @@ ensure-node-modules:
 	@if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
 		npm ci --no-audit --no-fund; fi
 
+# With an emoji font: reactions and the emoji picker render as emoji, not boxes (screenshots, tests).
 ensure-chromium:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+	@test -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf || \
+		{ $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q fonts-noto-color-emoji; }
 
 # Debian's nginx, for deploy-check and the topology test (nginx in front of two backends).
 ensure-nginx:
