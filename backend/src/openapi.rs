@@ -6,7 +6,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Object, Ref, RefOr, ResponseBuilder, Type};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::{accounts, auth, invites, messages, moderation, notifications, ops, rooms, search, sessions, tokens};
+use crate::http::{
+    accounts, auth, hooks, invites, messages, moderation, notifications, ops, rooms, search, sessions, tokens,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -37,6 +39,7 @@ gets 429 `rate_limited` with `Retry-After`.",
         messages::send_message, messages::history, messages::edit, messages::delete, messages::add_reaction,
         messages::remove_reaction, messages::mark_read,
         notifications::list, notifications::read, search::find,
+        hooks::create, hooks::list, hooks::delete, hooks::post,
         crate::ws::issue_ticket, crate::ws::connect,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi_json,
     ),
@@ -52,6 +55,7 @@ gets 429 `rate_limited` with `Retry-After`.",
         (name = "rooms", description = "Rooms and membership"),
         (name = "moderation", description = "Roles, mutes, removals, bans and the audit log of a room"),
         (name = "messages", description = "Sending and reading messages"),
+        (name = "integrations", description = "Incoming hooks: Slack-compatible URLs that post into a room"),
         (name = "realtime", description = "The WebSocket gateway (frames: openapi/asyncapi.yaml)"),
         (name = "operations", description = "Health, readiness, metrics"),
     ),

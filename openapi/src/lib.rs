@@ -10,12 +10,14 @@
 //! type it `field?: T | null` instead of `field: T | null`.
 
 pub mod auth;
+pub mod hooks;
 pub mod messages;
 pub mod problem;
 pub mod rooms;
 pub mod ws;
 
 pub use auth::*;
+pub use hooks::*;
 pub use messages::*;
 pub use problem::*;
 pub use rooms::*;

@@ -34,6 +34,11 @@ pub struct Message {
     /// The ids of the members mentioned (`@username`, or everyone for `@room` by the owner or an admin).
     #[serde(default)]
     pub mentions: Vec<i64>,
+    /// The incoming hook it was posted through (its name, or the name the poster gave); null for messages
+    /// written by people and bots with API tokens.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub via: Option<String>,
 }
 
 /// What a reply shows of the message it answers.

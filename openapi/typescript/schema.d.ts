@@ -109,6 +109,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/hooks/{secret}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Post into the hook's room, as Slack's incoming webhooks take it: `{"text", "username"?}`. No other
+         *     credential: the secret in the URL is one. The message is the hook creator's, shown `via` the hook's name
+         *     (or `username`), under the rules and rate limits of any send.
+         */
+        post: operations["post_to_incoming_hook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/invites/{code}": {
         parameters: {
             query?: never;
@@ -418,6 +439,41 @@ export interface paths {
         post?: never;
         /** Lift a ban (the owner or an admin): the user may join or be added again. */
         delete: operations["unban_member"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rooms/{room_id}/hooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The room's incoming hooks, newest first, without their URLs (the owner or an admin). */
+        get: operations["list_incoming_hooks"];
+        put?: never;
+        /** Make an incoming hook (the owner or an admin). Its URL, shown only here, posts into the room as you. */
+        post: operations["create_incoming_hook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rooms/{room_id}/hooks/{hook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete an incoming hook (the owner or an admin): its URL stops working at once. */
+        delete: operations["delete_incoming_hook"];
         options?: never;
         head?: never;
         patch?: never;
@@ -856,6 +912,11 @@ export interface components {
             /** @description At least one scope. */
             scopes: components["schemas"]["Scope"][];
         };
+        /** @description `POST /rooms/{room_id}/hooks`. */
+        CreateIncomingHookRequest: {
+            /** @description 1-64 characters; shown with every message posted through the hook. */
+            name: string;
+        };
         /** @description `POST /rooms/{room_id}/invites`: both optional (no limit, no expiry). */
         CreateInviteRequest: {
             /**
@@ -892,6 +953,16 @@ export interface components {
             /** @description Send as `Authorization: Bearer <token>`. Shown only in this response. */
             token: string;
         };
+        /** @description A new incoming hook with its URL, shown once: the secret in it is a capability to post into the room. */
+        CreatedIncomingHook: {
+            /** Format: date-time */
+            created_at: string;
+            /** Format: int64 */
+            id: number;
+            name: string;
+            /** @description `/api/v1/hooks/{secret}`: POST Slack's incoming-webhook JSON there. Shown only in this response. */
+            url: string;
+        };
         /** @description `DELETE /me`: the password again, to be sure. */
         DeleteAccountRequest: {
             password: string;
@@ -909,6 +980,35 @@ export interface components {
             /** @description The field, as named in the request (`body` for the message text). */
             field: string;
             message: string;
+        };
+        /** @description Slack's answer to a good post. */
+        HookAccepted: {
+            ok: boolean;
+        };
+        /**
+         * @description What Slack-speaking tools POST to a hook's URL. Other Slack fields (`blocks`, `icon_emoji`, ...) are
+         *     accepted and ignored.
+         */
+        HookMessage: {
+            /** @description The message's text, 1-4000 characters, as any message. */
+            text: string;
+            /** @description Shown instead of the hook's name (1-64 characters). */
+            username?: string | null;
+        };
+        /** @description An incoming hook as listed (without its URL). */
+        IncomingHook: {
+            /** Format: date-time */
+            created_at: string;
+            /** @description Who made it: messages posted through it are theirs. */
+            created_by: components["schemas"]["User"];
+            /** Format: int64 */
+            id: number;
+            /** Format: date-time */
+            last_used_at: string | null;
+            name: string;
+        };
+        IncomingHookList: {
+            items: components["schemas"]["IncomingHook"][];
         };
         /** @description An invite link to a room: `/invite/{code}` in the app. */
         Invite: {
@@ -989,6 +1089,11 @@ export interface components {
             room_id: number;
             /** Format: int64 */
             seq: number;
+            /**
+             * @description The incoming hook it was posted through (its name, or the name the poster gave); null for messages
+             *     written by people and bots with API tokens.
+             */
+            via: string | null;
         };
         /** @description A page of history, in ascending `seq`. */
         MessagePage: {
@@ -1743,6 +1848,99 @@ export interface operations {
                 };
             };
             /** @description `validation_failed`: the caller's own name; `invalid_text`: U+0000 or a control character where none may be */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            /** @description `service_unavailable`: the database (or Redis) is down; retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    post_to_incoming_hook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The secret part of the hook's URL */
+                secret: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HookMessage"];
+            };
+        };
+        responses: {
+            /** @description Posted */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HookAccepted"];
+                };
+            };
+            /** @description `malformed_json`: the body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_a_member` (the hook's creator left the public room), `muted` or `blocked` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `hook_not_found`: unknown or deleted; `room_not_found`: the creator left the private room */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: a body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: a body declared as something other than JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed` (text, username) or `invalid_text` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3399,6 +3597,232 @@ export interface operations {
                 };
             };
             /** @description `room_not_found` or `ban_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            /** @description `service_unavailable`: the database (or Redis) is down; retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_incoming_hooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's id */
+                room_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IncomingHookList"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_a_moderator` or `insufficient_scope` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `room_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            /** @description `service_unavailable`: the database (or Redis) is down; retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_incoming_hook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's id */
+                room_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateIncomingHookRequest"];
+            };
+        };
+        responses: {
+            /** @description Made: the URL is shown this once */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedIncomingHook"];
+                };
+            };
+            /** @description `malformed_json`: the body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_a_moderator` or `insufficient_scope` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `room_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: a body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: a body declared as something other than JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed` (name) or `invalid_text` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            /** @description `service_unavailable`: the database (or Redis) is down; retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_incoming_hook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's id */
+                room_id: number;
+                /** @description The hook's id */
+                hook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_a_moderator` or `insufficient_scope` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `room_not_found` or `hook_not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;

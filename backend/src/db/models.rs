@@ -4,8 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{
-    api_tokens, message_reactions, messages, notifications, refresh_tokens, room_audit, room_bans, room_invites,
-    room_members, rooms, users,
+    api_tokens, incoming_hooks, message_reactions, messages, notifications, refresh_tokens, room_audit, room_bans,
+    room_invites, room_members, rooms, users,
 };
 use super::utc;
 
@@ -105,6 +105,28 @@ pub struct NewApiToken<'a> {
     pub scopes: &'a str,
     pub created_at: NaiveDateTime,
     pub expires_at: Option<NaiveDateTime>,
+}
+
+/// An incoming hook (its secret only as a hash).
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = incoming_hooks)]
+pub struct IncomingHookRow {
+    pub id: i64,
+    pub room_id: i64,
+    pub created_by: i64,
+    pub name: String,
+    pub created_at: NaiveDateTime,
+    pub last_used_at: Option<NaiveDateTime>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = incoming_hooks)]
+pub struct NewIncomingHook<'a> {
+    pub room_id: i64,
+    pub created_by: i64,
+    pub name: &'a str,
+    pub secret_hash: &'a str,
+    pub created_at: NaiveDateTime,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
@@ -217,6 +239,8 @@ pub struct MessageRow {
     pub reply_to_seq: Option<i64>,
     /// The mentioned members' ids, comma-separated.
     pub mentions: String,
+    /// The incoming hook it was posted through (its name, or the `username` it gave).
+    pub via: Option<String>,
 }
 
 impl MessageRow {
@@ -236,6 +260,7 @@ impl MessageRow {
             reply_to: None,
             reactions: Vec::new(),
             mentions: parse_ids(&self.mentions),
+            via: self.via,
         }
     }
 }
@@ -295,4 +320,5 @@ pub struct NewMessage<'a> {
     pub created_at: NaiveDateTime,
     pub reply_to_seq: Option<i64>,
     pub mentions: String,
+    pub via: Option<&'a str>,
 }

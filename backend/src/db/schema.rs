@@ -17,6 +17,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    incoming_hooks (id) {
+        id -> Int8,
+        room_id -> Int8,
+        created_by -> Int8,
+        name -> Text,
+        secret_hash -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     messages (id) {
         id -> Int8,
         room_id -> Int8,
@@ -31,6 +43,7 @@ diesel::table! {
         changed_at_seq -> Nullable<Int8>,
         reply_to_seq -> Nullable<Int8>,
         mentions -> Text,
+        via -> Nullable<Text>,
         // Not listed: `search` (PostgreSQL's generated tsvector), read only by `domain::search` in SQL.
     }
 }
@@ -159,6 +172,8 @@ diesel::table! {
 }
 
 diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(incoming_hooks -> rooms (room_id));
+diesel::joinable!(incoming_hooks -> users (created_by));
 diesel::joinable!(messages -> rooms (room_id));
 diesel::joinable!(messages -> users (author_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -176,6 +191,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     room_audit,
     room_bans,
     api_tokens,
+    incoming_hooks,
     messages,
     refresh_tokens,
     room_members,

@@ -32,13 +32,18 @@ impl MessageBody {
     }
 
     pub fn parse(raw: String) -> Result<MessageBody, ApiError> {
+        MessageBody::parse_field("body", raw)
+    }
+
+    /// [`MessageBody::parse`] for a field named otherwise (an incoming hook's `text`).
+    pub fn parse_field(field: &str, raw: String) -> Result<MessageBody, ApiError> {
         if raw.trim().is_empty() {
-            return Err(ApiError::invalid("body", "must not be empty or only white space"));
+            return Err(ApiError::invalid(field, "must not be empty or only white space"));
         }
         if raw.chars().count() > 4000 {
-            return Err(ApiError::invalid("body", "must be at most 4000 characters"));
+            return Err(ApiError::invalid(field, "must be at most 4000 characters"));
         }
-        domain::text::check_body("body", &raw)?;
+        domain::text::check_body(field, &raw)?;
         Ok(MessageBody(raw))
     }
 }
@@ -93,6 +98,8 @@ pub struct Extras {
     pub reply_to: Option<Box<ReplyTo>>,
     /// The members it mentions.
     pub mentions: Vec<i64>,
+    /// The incoming hook it comes through (the name shown with it).
+    pub via: Option<String>,
 }
 
 impl Extras {
@@ -118,7 +125,7 @@ impl Extras {
             }
         };
         let mentions = domain::mentions::resolve(conn, room_id, author, body)?;
-        Ok(Extras { reply_to, mentions })
+        Ok(Extras { reply_to, mentions, via: None })
     }
 }
 
@@ -206,6 +213,7 @@ fn store_room(conn: &mut DbConnection, room_id: i64, sends: &[&PendingSend]) -> 
             created_at,
             reply_to_seq: send.extras.reply_to.as_ref().map(|r| r.seq),
             mentions: join_ids(&send.extras.mentions),
+            via: send.extras.via.as_deref(),
         })
         .collect();
     let ids: HashMap<i64, i64> = insert_rows(conn, &rows)?.into_iter().collect();
@@ -281,6 +289,7 @@ fn posted_row(id: i64, seq: i64, created_at: chrono::NaiveDateTime, send: &Pendi
         deleted: false,
         reply_to_seq: None,
         mentions: String::new(),
+        via: send.extras.via.clone(),
     };
     let mut message = row.with_author(send.author.clone());
     message.reply_to = send.extras.reply_to.as_deref().cloned();

@@ -4,6 +4,7 @@
 pub mod api_tokens;
 pub mod blocks;
 pub mod credentials;
+pub mod incoming_hooks;
 pub mod invites;
 pub mod mentions;
 pub mod messages;

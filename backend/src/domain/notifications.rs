@@ -249,6 +249,7 @@ mod tests {
             reply_to: reply_author.map(|id| chat_api::ReplyTo { seq: 1, author: user(id), excerpt: String::new() }),
             reactions: Vec::new(),
             mentions,
+            via: None,
         }
     }
 

@@ -4,7 +4,7 @@ use chat_api::{FieldError, RegisterRequest};
 use diesel::prelude::*;
 
 use crate::db::models::{NewUser, UserRow};
-use crate::db::schema::{api_tokens, messages, reserved_usernames, room_members, users};
+use crate::db::schema::{api_tokens, incoming_hooks, messages, reserved_usernames, room_members, users};
 use crate::db::{DbConnection, now};
 use crate::error::ApiError;
 
@@ -235,6 +235,8 @@ pub fn delete(conn: &mut DbConnection, user_id: i64) -> Result<Deleted, ApiError
         .set(api_tokens::revoked_at.eq(now()))
         .returning(api_tokens::id)
         .get_results(conn)?;
+    // Their hooks would post as them: gone with the account.
+    diesel::delete(incoming_hooks::table.filter(incoming_hooks::created_by.eq(user_id))).execute(conn)?;
     let until = now() + chrono::Duration::days(USERNAME_HELD_DAYS);
     diesel::delete(reserved_usernames::table.find(&user.username)).execute(conn)?;
     diesel::insert_into(reserved_usernames::table)

@@ -93,15 +93,17 @@ impl MessageWriter {
         body: MessageBody,
         keys: DedupKeys,
         reply_to: Option<i64>,
+        via: Option<String>,
     ) -> Result<Posted, ApiError> {
         let author = self.member(room_id, author).await?;
         // Most messages neither reply nor mention: those cost no read here.
-        let extras = if Extras::needed(&body, reply_to) {
+        let mut extras = if Extras::needed(&body, reply_to) {
             let (id, text) = (author.id, body.as_str().to_owned());
             self.db.read(move |conn| Extras::resolve(conn, room_id, id, &text, reply_to)).await?
         } else {
             Extras::default()
         };
+        extras.via = via;
         let (reply, answer) = oneshot::channel();
         let job = Job::Send { send: PendingSend { room_id, author, body, keys, extras }, reply };
         self.queue.send(job).await.map_err(|_| stopped())?;

@@ -59,7 +59,7 @@ pub async fn send_message(
         None => None,
     };
     let keys = DedupKeys::parse(client_id, idempotency_key)?;
-    let posted = state.writer.send(room_id, caller.user_id, body, keys, reply_to).await?;
+    let posted = state.writer.send(room_id, caller.user_id, body, keys, reply_to, None).await?;
     if posted.created {
         // Committed, and published by the writer in seq order.
         metrics::counter!("chat_messages_sent_total", "via" => "rest").increment(1);

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod browser_safety;
+pub mod hooks;
 pub mod invites;
 pub mod json;
 pub mod messages;
@@ -46,6 +47,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
         .configure(invites::configure)
         .configure(notifications::configure)
         .configure(search::configure)
+        .configure(hooks::configure)
         .configure(crate::ws::configure);
 }
 

@@ -121,6 +121,7 @@ mod tests {
             reply_to: None,
             reactions: Vec::new(),
             mentions: Vec::new(),
+            via: None,
         }
     }
 

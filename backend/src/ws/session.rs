@@ -466,7 +466,7 @@ impl Session {
         self.require(Scope::MessagesWrite)?;
         let body = MessageBody::parse(body)?;
         let keys = DedupKeys::parse(Some(client_id.to_owned()), None)?;
-        self.state.writer.send(room_id, self.user.id, body, keys, reply_to).await
+        self.state.writer.send(room_id, self.user.id, body, keys, reply_to, None).await
     }
 
     async fn typing(&mut self, room_id: i64) -> Result<Result<(), ApiError>, End> {

@@ -1,7 +1,7 @@
 //! What the server logs: JSON lines with `LOG_FORMAT=json`, each line logged while handling a
 //! request carrying that request's id (echoed as `X-Request-Id`), and never a secret: the real
 //! `chat-server` binary at its most verbose level goes through register, a wrong password, login,
-//! refresh, an API token, a ticket and a socket opened with it, and its whole output is searched
+//! refresh, an API token, an incoming hook's URL, a ticket and a socket opened with it, and its whole output is searched
 //! for every password, token and ticket used. Also the metrics those requests leave behind.
 
 use std::time::Duration;
@@ -52,6 +52,17 @@ async fn logs_are_json_with_request_ids_and_no_secrets() {
     let room_id = room["id"].as_i64().unwrap();
     // The API token at work, and a bad one.
     expect_json(app.post_message(&api_token, room_id, &json!({"body": "by the bot"})).await, StatusCode::CREATED).await;
+    // An incoming hook: its URL is the secret, and the path is what request logs show.
+    let hooks = format!("/api/v1/rooms/{room_id}/hooks");
+    let hook = expect_json(app.post(&hooks, Some(&access), &json!({"name": "CI"})).await, StatusCode::CREATED).await;
+    let hook_url = hook["url"].as_str().unwrap().to_owned();
+    let hook_secret = hook_url.trim_start_matches("/api/v1/hooks/").to_owned();
+    secrets.push(hook_secret.trim_start_matches("chat_hook_").to_owned());
+    secrets.push(hook_secret);
+    expect_json(app.post(&hook_url, None, &json!({"text": "through the hook"})).await, StatusCode::OK).await;
+    let mistyped = format!("{}x", hook_url.replace("/hooks/", "/%68ooks/"));
+    secrets.push(mistyped.trim_start_matches("/api/v1/%68ooks/").to_owned());
+    expect_problem(app.post(&mistyped, None, &json!({"text": "lost"})).await, StatusCode::NOT_FOUND).await;
     let forged = format!("{api_token}x");
     secrets.push(forged.clone());
     expect_problem(app.me(&forged).await, StatusCode::UNAUTHORIZED).await;
@@ -77,6 +88,7 @@ async fn logs_are_json_with_request_ids_and_no_secrets() {
         "ws_connections_open",
         "chat_messages_sent_total{via=\"ws\"}",
         "chat_messages_sent_total{via=\"rest\"}",
+        "chat_messages_sent_total{via=\"hook\"}",
         "ws_delivery_latency_seconds_bucket",
         "db_pool_connections_in_use",
     ] {

@@ -78,6 +78,7 @@ mod errors;
 mod faults;
 mod hardening;
 mod helpers;
+mod hooks;
 mod logs;
 mod long_polling;
 mod messages;

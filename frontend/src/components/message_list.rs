@@ -224,7 +224,9 @@ fn build_rows<'a>(messages: impl Iterator<Item = &'a Message>, me: Option<i64>, 
         let starts_run = new_day
             || new_to_reader && rows.last() == Some(&Row::Divider)
             || previous.is_none_or(|p| {
-                p.author.id != m.author.id || (m.created_at - p.created_at).num_seconds() > RUN_GAP_SECONDS
+                p.author.id != m.author.id
+                    || p.via != m.via
+                    || (m.created_at - p.created_at).num_seconds() > RUN_GAP_SECONDS
             });
         rows.push(Row::Message { message: Box::new(m.clone()), starts_run, mine });
         previous = Some(m);
@@ -255,6 +257,8 @@ fn MessageRow(row: Row, room_id: Memo<i64>) -> impl IntoView {
     let has_reactions = !reactions.is_empty();
     let author = shown_name(&message.author).to_owned();
     let author_deleted = message.author.deleted;
+    // Posted through an incoming hook: its name first, whose hook it is after.
+    let via = message.via.clone();
     let (stamp, title, time) =
         (message.created_at.to_rfc3339(), full_time(&message.created_at), time_of_day(&message.created_at));
     view! {
@@ -262,7 +266,15 @@ fn MessageRow(row: Row, room_id: Memo<i64>) -> impl IntoView {
             class:mentions-me=mentions_me data-seq=seq.to_string()>
             <Show when=move || starts_run>
                 <div class="meta">
-                    <span class="author" class:deleted-user=author_deleted>{author.clone()}</span>
+                    {match via.clone() {
+                        Some(via) => view! {
+                            <span class="author">{via}</span>
+                            <span class="via">{format!("via {author}'s hook")}</span>
+                        }.into_any(),
+                        None => view! {
+                            <span class="author" class:deleted-user=author_deleted>{author.clone()}</span>
+                        }.into_any(),
+                    }}
                     <time datetime=stamp.clone() title=title.clone()>{time.clone()}</time>
                 </div>
             </Show>

@@ -1,0 +1,2 @@
+ALTER TABLE messages DROP COLUMN via;
+DROP TABLE incoming_hooks;
