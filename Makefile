@@ -138,10 +138,11 @@ deploy-check: ensure-deploy-tools ensure-nginx ## Check docker-compose.yml, depl
 # Schemathesis against the live server (debug build, as `cargo-test` left it) and openapi/openapi.json, as
 # user A among user B's rooms, messages and tokens; bounded (FUZZ_EXAMPLES, FUZZ_TIMEOUT). contract-test/contract.py
 # says what it checks. The WebSocket frame decoder's fuzzing is a proptest in cargo-test (ws/protocol.rs).
-contract-test: ensure-cargo ensure-clippy ensure-contract-test-tools ## Contract fuzzing: schemathesis as two users against the live server (about a minute)
+contract-test: ensure-cargo ensure-clippy ensure-contract-test-tools ## Contract fuzzing: schemathesis as two users against the live server, and Slack's client posting to an incoming hook (about a minute)
 	$(BUILD_TEST_SERVER)
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_TIMEOUT=$(FUZZ_TIMEOUT) FUZZ_SEED=$(FUZZ_SEED) \
 		$(FUZZ_VENV)/bin/python contract-test/contract.py --server-bin $(TARGET_DIR)/debug/chat-server --st $(FUZZ_VENV)/bin/st
+	$(FUZZ_VENV)/bin/python contract-test/slack_hook.py --server-bin $(TARGET_DIR)/debug/chat-server
 
 # Only warns: without PostgreSQL the postgres half of the tests skips itself, unless CI is set, in which
 # case the tests fail (the tests decide that, not make).
