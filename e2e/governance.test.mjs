@@ -178,6 +178,37 @@ describe('a room run by its owner and admins', () => {
     assert.equal(after.status, 401);
   });
 
+  test('an incoming hook made in room settings takes Slack-style posts; deleted, it stops', async () => {
+    await pageOwner.locator('.room-item', { hasText: 'team' }).getByRole('link').click();
+    await pageOwner.getByRole('link', { name: 'Room settings' }).click();
+    await pageOwner.getByLabel('Hook name').fill('CI');
+    await pageOwner.getByRole('button', { name: 'Create hook' }).click();
+    const url = await pageOwner.getByLabel("The new hook's URL").inputValue();
+    assert.match(url, new RegExp(`^${server.url}/api/v1/hooks/chat_hook_[A-Za-z0-9_-]{43}$`));
+    await pageOwner.locator('.hook', { hasText: 'CI' }).locator('.hint', { hasText: 'never used' }).waitFor();
+
+    // What a CI job's Slack notifier sends.
+    const post = (payload) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) });
+    const resp = await post({ text: 'nightly build is green', username: 'nightly' });
+    assert.equal(resp.status, 200);
+    assert.deepEqual(await resp.json(), { ok: true });
+    for (const page of [pageOwner, pageBen]) {
+      await page.locator('.room-item', { hasText: 'team' }).getByRole('link').click();
+      const message = page.locator('.message', { hasText: 'nightly build is green' });
+      await message.locator('.author', { hasText: 'nightly' }).waitFor();
+      await message.locator('.via', { hasText: "via ann's hook" }).waitFor();
+    }
+
+    await pageOwner.getByRole('link', { name: 'Room settings' }).click();
+    await pageOwner.locator('.hook', { hasText: 'CI' }).locator('.hint', { hasText: 'last used' }).waitFor();
+    await pageOwner.getByRole('button', { name: 'Delete CI' }).click();
+    await pageOwner.getByText('No incoming hooks.').waitFor();
+    assert.equal((await post({ text: 'too late' })).status, 404);
+    await pageOwner.getByRole('link', { name: 'Back to the room' }).click();
+    await pageOwner.locator('#room-title', { hasText: 'team' }).waitFor();
+    assert.deepEqual(pageOwner.problems, []);
+  });
+
   test("deleting an account shows the person's old messages as from a deleted user", async () => {
     await pageCat.locator('#composer-input').fill('cat was here');
     await pageCat.locator('#composer-input').press('Enter');

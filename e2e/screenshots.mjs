@@ -38,7 +38,7 @@ async function scene(server) {
   await react(bob, answer.seq, '👍');
   await react(carol, answer.seq, '👀');
 
-  // Bob runs general: Alice is an admin, Carol muted for an hour, an invite link, a ban in the log.
+  // Bob runs general: Alice is an admin, Carol muted for an hour, an invite link, an incoming hook, a ban in the log.
   const dave = await server.user('dave');
   await server.api('POST', `/rooms/${general.id}/join`, { token: dave.token });
   const member = (who, body) =>
@@ -46,6 +46,7 @@ async function scene(server) {
   await member(alice, { role: 'admin' });
   await member(carol, { muted_until: new Date(Date.now() + 3_600_000).toISOString() });
   await server.api('POST', `/rooms/${general.id}/invites`, { token: bob.token, body: { max_uses: 10, expires_in_hours: 168 } });
+  await server.api('POST', `/rooms/${general.id}/hooks`, { token: bob.token, body: { name: 'CI' } });
   await server.api('POST', `/rooms/${general.id}/bans`, { token: bob.token, body: { user_id: dave.user.id, reason: 'spam links' } });
   await server.api('POST', '/tokens', { token: alice.token, body: { name: 'ci-notifier', scopes: ['messages:write'], expires_in_days: 90 } });
   return { alice, bob, general };
@@ -116,6 +117,7 @@ try {
   await owner.getByRole('link', { name: 'Room settings' }).click();
   await owner.locator('.audit-list li', { hasText: 'banned' }).waitFor();
   await owner.locator('.invite-link').first().waitFor();
+  await owner.locator('.hook', { hasText: 'CI' }).waitFor();
   await owner.screenshot({ path: `${OUT}/room-settings.png`, fullPage: true });
   const person = await (await browser.newContext({ viewport: { width: 1100, height: 760 } })).newPage();
   await person.goto(server.url);

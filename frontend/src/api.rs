@@ -4,11 +4,12 @@
 //! retries, so an access token that expired while the tab slept never reaches the user as an error.
 
 use chat_api::{
-    ApiToken, ApiTokenList, AuditPage, Ban, BanList, BanRequest, CreateApiTokenRequest, CreateInviteRequest,
-    CreateRoomRequest, CreatedApiToken, DeleteAccountRequest, EditMessageRequest, Invite, InviteList, InvitePreview,
-    LoginRequest, Member, MemberList, Message, MessagePage, Problem, ReadMarkerRequest, RefreshRequest,
-    RegisterRequest, Room, RoomPage, SessionList, TokenResponse, UpdateMeRequest, UpdateMemberRequest,
-    UpdateRoomRequest, User, UserList, UsernameRequest, WsTicket,
+    ApiToken, ApiTokenList, AuditPage, Ban, BanList, BanRequest, CreateApiTokenRequest, CreateIncomingHookRequest,
+    CreateInviteRequest, CreateRoomRequest, CreatedApiToken, CreatedIncomingHook, DeleteAccountRequest,
+    EditMessageRequest, IncomingHook, IncomingHookList, Invite, InviteList, InvitePreview, LoginRequest, Member,
+    MemberList, Message, MessagePage, Problem, ReadMarkerRequest, RefreshRequest, RegisterRequest, Room, RoomPage,
+    SessionList, TokenResponse, UpdateMeRequest, UpdateMemberRequest, UpdateRoomRequest, User, UserList,
+    UsernameRequest, WsTicket,
 };
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
@@ -376,6 +377,22 @@ impl Api {
 
     pub async fn delete_invite(&self, room_id: i64, code: &str) -> Result<(), ApiError> {
         self.delete_path(&format!("/rooms/{room_id}/invites/{}", js_sys::encode_uri_component(code))).await
+    }
+
+    pub async fn incoming_hooks(&self, room_id: i64) -> Result<Vec<IncomingHook>, ApiError> {
+        Ok(self.get::<IncomingHookList>(&format!("/rooms/{room_id}/hooks")).await?.items)
+    }
+
+    pub async fn create_incoming_hook(
+        &self,
+        room_id: i64,
+        req: &CreateIncomingHookRequest,
+    ) -> Result<CreatedIncomingHook, ApiError> {
+        self.post(&format!("/rooms/{room_id}/hooks"), req).await
+    }
+
+    pub async fn delete_incoming_hook(&self, room_id: i64, hook_id: i64) -> Result<(), ApiError> {
+        self.delete_path(&format!("/rooms/{room_id}/hooks/{hook_id}")).await
     }
 
     pub async fn preview_invite(&self, code: &str) -> Result<InvitePreview, ApiError> {

@@ -1,6 +1,7 @@
 //! The app's screens, one per route.
 
 pub mod home;
+pub mod incoming_hooks;
 pub mod invite;
 pub mod login;
 pub mod notifications;
