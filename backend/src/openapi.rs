@@ -40,7 +40,7 @@ gets 429 `rate_limited` with `Retry-After`.",
         messages::remove_reaction, messages::mark_read,
         notifications::list, notifications::read, search::find,
         hooks::create, hooks::list, hooks::delete, hooks::post,
-        crate::ws::issue_ticket, crate::ws::connect,
+        crate::ws::issue_ticket, crate::ws::connect, crate::ws::events,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi_json,
     ),
     // utoipa collects the schemas of bodies and responses by itself, but not those that only a query

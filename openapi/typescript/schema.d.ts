@@ -444,6 +444,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/rooms/{room_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow one room as server-sent events: what a socket subscribed to it receives (`ready`, `subscribed`,
+         *     `presence`, then `message`, `message_updated`, `typing`, ...), one event per frame, `event:` its type,
+         *     `data:` the frame, `id:` the seq of each message. `Last-Event-ID` (an `EventSource` sends it when it
+         *     reconnects) or `since` replays what was missed, as `subscribe` with `since`. A comment line every 20 s
+         *     keeps proxies from closing the stream. It ends when the node shuts down, the credential expires or the
+         *     room can no longer be followed (an `unsubscribed` or `error` event says why).
+         */
+        get: operations["room_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/rooms/{room_id}/hooks": {
         parameters: {
             query?: never;
@@ -3611,6 +3635,86 @@ export interface operations {
                 headers: {
                     /** @description Seconds to wait before retrying */
                     "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    room_events: {
+        parameters: {
+            query?: {
+                /**
+                 * @description A ticket from `POST /api/v1/ws/ticket` (a browser's `EventSource` cannot send headers); others send
+                 *     `Authorization`.
+                 */
+                ticket?: string;
+                /** @description Resume after this seq, as `subscribe` with `since` (`Last-Event-ID` wins when both are sent). */
+                since?: number;
+            };
+            header?: {
+                /** @description The seq of the last message received: resume after it */
+                "Last-Event-ID"?: number | null;
+            };
+            path: {
+                /** @description The room's id */
+                room_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream (`text/event-stream`), open until the server ends it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description `invalid_query`: `Last-Event-ID` is not a seq */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid, used or expired credential */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `insufficient_scope` (needs `messages:read`) or `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `room_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            /** @description The node is shutting down: reconnect (to another node) */
+            503: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

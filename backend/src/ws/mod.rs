@@ -1,8 +1,9 @@
-//! The WebSocket gateway, `GET /api/v1/ws`, and its ticket endpoint `POST /api/v1/ws/ticket`.
+//! The real-time gateway: the WebSocket, `GET /api/v1/ws`, and its ticket endpoint `POST /api/v1/ws/ticket`;
+//! and the same stream of one room as server-sent events, `GET /api/v1/rooms/{room_id}/events`.
 //!
-//! Layout: `protocol.rs` parses frames, `session.rs` runs one connection, `hub.rs` fans out to
-//! local sessions, `tickets.rs` and `presence.rs` keep what every node must share (in Redis when
-//! configured). [`Realtime`] bundles them for the handlers.
+//! Layout: `protocol.rs` parses frames, `session.rs` runs one connection, `transport.rs` writes its frames
+//! to a socket or an SSE stream, `hub.rs` fans out to local sessions, `tickets.rs` and `presence.rs` keep
+//! what every node must share (in Redis when configured). [`Realtime`] bundles them for the handlers.
 
 pub mod hub;
 pub mod presence;
@@ -10,6 +11,7 @@ pub mod protocol;
 mod reorder;
 pub mod session;
 pub mod tickets;
+pub mod transport;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,7 +19,7 @@ use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chat_api::{Problem, WsTicket};
+use chat_api::{Problem, Scope, WsTicket};
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 use utoipa::IntoParams;
@@ -27,19 +29,22 @@ use crate::caller::{Caller, authenticate_bearer, bearer_token, session_ended};
 use crate::config::Config;
 use crate::db::Database;
 use crate::domain::credentials::new_secret;
-use crate::domain::{api_tokens, users};
+use crate::domain::{api_tokens, rooms, users};
 use crate::error::ApiError;
 use crate::events::Event;
 use crate::state::State;
-use hub::{CloseOrder, RoomHub};
+use hub::{CloseOrder, ConnectionId, Outbound, RoomHub};
 use presence::Presence;
 use session::Session;
 use tickets::{TICKET_TTL, TicketStore};
+use transport::Transport;
 
 /// The largest frame a client may send; a larger one closes the socket with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// Frames queued for one session before it counts as too slow (4008).
 const SESSION_QUEUE: usize = 256;
+/// Events written ahead of an SSE client; past it the session waits (and its queue above fills).
+const SSE_BUFFER: usize = 64;
 
 /// The real-time side of a node.
 pub struct Realtime {
@@ -117,7 +122,9 @@ async fn keep_presence(realtime: Arc<Realtime>, db: Database) {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/ws").get(connect)).service(web::resource("/ws/ticket").post(issue_ticket));
+    cfg.service(web::resource("/ws").get(connect))
+        .service(web::resource("/ws/ticket").post(issue_ticket))
+        .service(web::resource("/rooms/{room_id}/events").get(events));
 }
 
 /// Trade the bearer token for a single-use WebSocket ticket, valid 30 seconds on any node.
@@ -158,51 +165,140 @@ pub async fn connect(
     if state.realtime.is_draining() {
         return Err(shutting_down());
     }
-    let caller = match &query.ticket {
-        Some(ticket) => state
-            .realtime
-            .tickets
-            .redeem(ticket)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("invalid_ticket", "The ticket is unknown, used or expired."))?,
-        None => authenticate_bearer(&state, bearer_token(&req)?.to_owned()).await?,
-    };
-    if query.ticket.is_some() {
-        // A bearer credential was checked just now; a ticket's may have been revoked since it was issued.
-        still_valid(&state, &caller).await?;
-    }
+    let caller = authenticate(&state, &req, query.ticket.as_deref()).await?;
     let user_id = caller.user_id;
-    if state.realtime.hub.sockets_of(user_id) >= state.config.max_sockets_per_user {
-        return Err(ApiError::RateLimited { retry_after: Duration::from_secs(10) });
-    }
     let user = state.db.read(move |c| users::find(c, user_id)).await?;
     let (response, ws, stream) = actix_ws::handle(&req, body)
         .map_err(|_| ApiError::bad_request("not_a_websocket", "This endpoint needs a WebSocket upgrade."))?;
     let stream =
         stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
+    let (id, queue, close_orders) = register(&state.realtime, &caller);
+    let session = Session::new(id, user.into(), caller, state.clone(), Transport::Ws(ws), close_orders);
+    // The socket's halves are tied to this worker's thread; the task stays on it.
+    actix_web::rt::spawn(session.run(Some(stream), queue, None));
+    Ok(response)
+}
 
-    let realtime = Arc::clone(&state.realtime);
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// A ticket from `POST /api/v1/ws/ticket` (a browser's `EventSource` cannot send headers); others send
+    /// `Authorization`.
+    ticket: Option<String>,
+    /// Resume after this seq, as `subscribe` with `since` (`Last-Event-ID` wins when both are sent).
+    since: Option<i64>,
+}
+
+/// Follow one room as server-sent events: what a socket subscribed to it receives (`ready`, `subscribed`,
+/// `presence`, then `message`, `message_updated`, `typing`, ...), one event per frame, `event:` its type,
+/// `data:` the frame, `id:` the seq of each message. `Last-Event-ID` (an `EventSource` sends it when it
+/// reconnects) or `since` replays what was missed, as `subscribe` with `since`. A comment line every 20 s
+/// keeps proxies from closing the stream. It ends when the node shuts down, the credential expires or the
+/// room can no longer be followed (an `unsubscribed` or `error` event says why).
+#[utoipa::path(get, path = "/api/v1/rooms/{room_id}/events", tag = "realtime", operation_id = "room_events",
+    params(
+        ("room_id" = i64, Path, description = "The room's id"),
+        EventsQuery,
+        ("Last-Event-ID" = Option<i64>, Header, description = "The seq of the last message received: resume after it"),
+    ),
+    responses(
+        (status = 200, description = "The stream (`text/event-stream`), open until the server ends it", content_type = "text/event-stream", body = String),
+        (status = 400, description = "`invalid_query`: `Last-Event-ID` is not a seq", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, used or expired credential", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_scope` (needs `messages:read`) or `origin_not_allowed`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: the user holds `MAX_SOCKETS_PER_USER` sockets and streams already", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The node is shutting down: reconnect (to another node)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn events(
+    state: State,
+    req: HttpRequest,
+    path: web::Path<i64>,
+    query: web::Query<EventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    check_origin(&req, &state.config)?;
+    if state.realtime.is_draining() {
+        return Err(shutting_down());
+    }
+    let room_id = path.into_inner();
+    let since = resume_after(&req, query.since)?;
+    let caller = authenticate(&state, &req, query.ticket.as_deref()).await?;
+    caller.require(Scope::MessagesRead)?;
+    let user_id = caller.user_id;
+    // Refused with a status rather than in the stream: an `EventSource` gives up on one, instead of retrying.
+    state.db.read(move |c| rooms::visible(c, room_id, user_id)).await?;
+    let user = state.db.read(move |c| users::find(c, user_id)).await?;
+    let (id, queue, close_orders) = register(&state.realtime, &caller);
+    let (events_tx, events_rx) = mpsc::channel(SSE_BUFFER);
+    let session = Session::new(id, user.into(), caller, state.clone(), Transport::Sse(events_tx), close_orders);
+    actix_web::rt::spawn(session.run(None, queue, Some((room_id, since))));
+    let body = futures_util::stream::unfold(events_rx, |mut events| async move {
+        events.recv().await.map(|event| (Ok::<_, std::convert::Infallible>(event), events))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        // nginx passes the events on as they come instead of buffering the response.
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}
+
+/// Where a stream resumes: `Last-Event-ID`, else `since`, else from now.
+fn resume_after(req: &HttpRequest, since: Option<i64>) -> Result<Option<i64>, ApiError> {
+    match req.headers().get("last-event-id") {
+        None => Ok(since),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request("invalid_query", "Last-Event-ID must be the seq of a message.")),
+    }
+}
+
+/// Who connects: a ticket's holder (checked again: the credential it was made from may have ended since) or
+/// a bearer credential's; 429 when they hold `MAX_SOCKETS_PER_USER` sockets and streams already.
+async fn authenticate(state: &State, req: &HttpRequest, ticket: Option<&str>) -> Result<Caller, ApiError> {
+    let caller = match ticket {
+        Some(ticket) => {
+            let caller =
+                state.realtime.tickets.redeem(ticket).await?.ok_or_else(|| {
+                    ApiError::unauthorized("invalid_ticket", "The ticket is unknown, used or expired.")
+                })?;
+            still_valid(state, &caller).await?;
+            caller
+        }
+        None => authenticate_bearer(state, bearer_token(req)?.to_owned()).await?,
+    };
+    if state.realtime.hub.sockets_of(caller.user_id) >= state.config.max_sockets_per_user {
+        return Err(ApiError::RateLimited { retry_after: Duration::from_secs(10) });
+    }
+    Ok(caller)
+}
+
+/// A new connection in the hub: its id, the queue the hub fills, and the channel of close orders.
+fn register(
+    realtime: &Realtime,
+    caller: &Caller,
+) -> (ConnectionId, mpsc::Receiver<Outbound>, watch::Receiver<Option<CloseOrder>>) {
     let id = realtime.next_connection.fetch_add(1, Ordering::Relaxed);
     let (queue_tx, queue_rx) = mpsc::channel(SESSION_QUEUE);
     let (close_tx, close_rx) = watch::channel(None);
     realtime.hub.register(
         id,
         hub::SessionHandle {
-            user_id,
+            user_id: caller.user_id,
             api_token_id: caller.api_token_id,
             session: caller.session.clone(),
             queue: queue_tx,
             close: close_tx,
         },
     );
-    // The drain may have started while this upgrade was on its way: then the socket goes at once.
+    // The drain may have started while this request was on its way: then the connection goes at once.
     if realtime.is_draining() {
         realtime.hub.close_now(id, CloseOrder::RESTARTING);
     }
-    let session = Session::new(id, user.into(), caller, state.clone(), ws, close_rx);
-    // The socket's halves are tied to this worker's thread; the task stays on it.
-    actix_web::rt::spawn(session.run(stream, queue_rx));
-    Ok(response)
+    (id, queue_rx, close_rx)
 }
 
 /// A ticket outlives nothing it was made from: a session ended or an API token revoked since it was

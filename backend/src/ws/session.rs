@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream};
 use bytestring::ByteString;
 use chat_api::{ClientFrame, Message, Scope, ServerFrame, User};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -20,6 +20,7 @@ use tokio::time::{Instant, interval, sleep_until};
 
 use super::hub::{CloseOrder, ConnectionId, Outbound, RoomFrame, encode};
 use super::protocol::{self, Rejected};
+use super::transport::{Gone, Transport};
 use crate::caller::Caller;
 use crate::domain::messages::{self, DedupKeys, MessageBody, Window};
 use crate::domain::{blocks, rooms};
@@ -57,7 +58,8 @@ pub struct Session {
     pub expires_at: Option<Instant>,
     /// The node's shared state: database, message writer, hub and broker.
     state: State,
-    pub ws: actix_ws::Session,
+    /// A WebSocket, or a stream of server-sent events (one room, no client frames).
+    transport: Transport,
     pub close_orders: watch::Receiver<Option<CloseOrder>>,
     /// Last seq delivered, per subscribed room.
     delivered: HashMap<i64, i64>,
@@ -80,6 +82,8 @@ const TOO_BIG: CloseOrder = CloseOrder { code: 1009, reason: "frame over 64 KiB"
 const EXPIRED: CloseOrder = CloseOrder { code: chat_api::close::TOKEN_EXPIRED, reason: "token expired" };
 const IDLE: CloseOrder = CloseOrder { code: 1000, reason: "no traffic for 60 seconds" };
 const SERVER_ERROR: CloseOrder = CloseOrder { code: 1011, reason: "server error" };
+/// An SSE stream whose room cannot be (or is no longer) followed: it ends, and says why in an event first.
+const REFUSED: CloseOrder = CloseOrder { code: 1008, reason: "the room cannot be followed" };
 
 impl Session {
     pub fn new(
@@ -87,7 +91,7 @@ impl Session {
         user: User,
         caller: Caller,
         state: State,
-        ws: actix_ws::Session,
+        transport: Transport,
         close_orders: watch::Receiver<Option<CloseOrder>>,
     ) -> Session {
         // Unwrap: the constants are non-zero.
@@ -106,7 +110,7 @@ impl Session {
             caller,
             expires_at,
             state,
-            ws,
+            transport,
             close_orders,
             delivered: HashMap::new(),
             limiter: RateLimiter::direct(quota),
@@ -115,10 +119,17 @@ impl Session {
         }
     }
 
-    /// Runs the connection to its end, then cleans up.
-    pub async fn run(mut self, mut stream: AggregatedMessageStream, mut queue: mpsc::Receiver<Outbound>) {
-        metrics::gauge!("ws_connections_open").increment(1.0);
-        let end = self.serve(&mut stream, &mut queue).await;
+    /// Runs the connection to its end, then cleans up. A WebSocket has its client's frames in `stream`; an
+    /// SSE stream has none, and is subscribed to its one room (`first`: the room and `since`) at once.
+    pub async fn run(
+        mut self,
+        mut stream: Option<AggregatedMessageStream>,
+        mut queue: mpsc::Receiver<Outbound>,
+        first: Option<(i64, Option<i64>)>,
+    ) {
+        let gauge = if self.transport.is_sse() { "sse_streams_open" } else { "ws_connections_open" };
+        metrics::gauge!(gauge).increment(1.0);
+        let end = self.serve(stream.as_mut(), &mut queue, first).await;
         let rooms = self.state.realtime.hub.unregister(self.id);
         for room_id in rooms {
             // Boxed: presence goes through the broker, and a Redis publish is a future of over
@@ -126,22 +137,36 @@ impl Session {
             // did: 8.6 KiB of each idle socket's 33).
             Box::pin(self.announce_left(room_id)).await;
         }
-        metrics::gauge!("ws_connections_open").decrement(1.0);
+        metrics::gauge!(gauge).decrement(1.0);
         if let End::Close(order) = end {
             metrics::counter!("ws_closes_total", "code" => order.code.to_string()).increment(1);
             if order.code == chat_api::close::TOO_SLOW {
                 metrics::counter!("ws_closed_too_slow_total").increment(1);
             }
-            let reason = CloseReason { code: CloseCode::Other(order.code), description: Some(order.reason.into()) };
             // A client that does not read may never take the close frame: do not wait for ever.
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.ws.close(Some(reason))).await;
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.transport.close(order)).await;
         }
     }
 
-    async fn serve(&mut self, stream: &mut AggregatedMessageStream, queue: &mut mpsc::Receiver<Outbound>) -> End {
+    async fn serve(
+        &mut self,
+        mut stream: Option<&mut AggregatedMessageStream>,
+        queue: &mut mpsc::Receiver<Outbound>,
+        first: Option<(i64, Option<i64>)>,
+    ) -> End {
         let ready = ServerFrame::Ready { user: self.user.clone(), connection_id: self.id.to_string() };
         if let Err(end) = self.write(encode(&ready)).await {
             return end;
+        }
+        if let Some((room_id, since)) = first {
+            match Box::pin(self.subscribe(room_id, since)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    let _ = self.write_frame(&api_error_frame(&e, None)).await;
+                    return End::Close(REFUSED);
+                }
+                Err(end) => return end,
+            }
         }
         let mut heartbeat = interval(PING_INTERVAL);
         let mut last_heard = Instant::now();
@@ -151,17 +176,18 @@ impl Session {
         tokio::pin!(expiry);
         loop {
             let step = tokio::select! {
-                frame = stream.recv() => {
+                frame = client_frame(&mut stream) => {
                     last_heard = Instant::now();
                     self.on_client_frame(frame).await
                 }
                 Some(item) = queue.recv() => self.deliver(item).await,
                 changed = self.close_orders.changed() => Err(close_order(changed.ok().and(*self.close_orders.borrow()))),
                 _ = heartbeat.tick() => {
-                    if last_heard.elapsed() > CLIENT_TIMEOUT {
+                    // An SSE client sends nothing: a write to a client that went away fails instead.
+                    if stream.is_some() && last_heard.elapsed() > CLIENT_TIMEOUT {
                         Err(End::Close(IDLE))
                     } else {
-                        self.ws.ping(b"").await.map_err(|_| End::ClientGone)
+                        self.transport.heartbeat().await.map_err(gone)
                     }
                 }
                 _ = &mut expiry => Err(End::Close(EXPIRED)),
@@ -169,16 +195,25 @@ impl Session {
             if let Err(end) = step {
                 return end;
             }
+            // An SSE stream serves one room: once it is unsubscribed (removed, banned, deleted), it ends.
+            if first.is_some() && self.delivered.is_empty() {
+                return End::Close(REFUSED);
+            }
         }
     }
 
     /// Writes a text frame, unless a close order arrives first (a client that does not read
     /// blocks writes, and must still be closed).
     async fn write(&mut self, text: impl Into<ByteString>) -> Result<(), End> {
+        self.write_seq(text.into(), None).await
+    }
+
+    /// [`Session::write`] for a new message: its seq goes with it (SSE's `id:`).
+    async fn write_seq(&mut self, text: ByteString, seq: Option<i64>) -> Result<(), End> {
         tokio::select! {
             biased;
             changed = self.close_orders.changed() => Err(close_order(changed.ok().and(*self.close_orders.borrow()))),
-            sent = self.ws.text(text) => sent.map_err(|_| End::ClientGone),
+            sent = self.transport.frame(text, seq) => sent.map_err(gone),
         }
     }
 
@@ -194,7 +229,7 @@ impl Session {
             None | Some(Ok(AggregatedMessage::Close(_))) => Err(End::ClientGone),
             Some(Err(actix_ws::ProtocolError::Overflow)) => Err(End::Close(TOO_BIG)),
             Some(Err(_)) => Err(End::ClientGone),
-            Some(Ok(AggregatedMessage::Ping(bytes))) => self.ws.pong(&bytes).await.map_err(|_| End::ClientGone),
+            Some(Ok(AggregatedMessage::Ping(bytes))) => self.transport.pong(&bytes).await.map_err(gone),
             Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
             Some(Ok(AggregatedMessage::Binary(_))) => Err(End::Close(NOT_JSON)),
             Some(Ok(AggregatedMessage::Text(text))) => match protocol::decode(&text) {
@@ -355,7 +390,7 @@ impl Session {
 
     async fn write_message(&mut self, message: Message) -> Result<(), End> {
         let (room_id, seq) = (message.room_id, message.seq);
-        self.write_frame(&ServerFrame::Message { message }).await?;
+        self.write_seq(encode(&ServerFrame::Message { message }).into(), Some(seq)).await?;
         self.delivered.insert(room_id, seq);
         Ok(())
     }
@@ -402,7 +437,7 @@ impl Session {
                 if seq > last + 1 {
                     Box::pin(self.fill_gap(room_id, last, seq - 1)).await?;
                 }
-                self.write(frame.text.clone()).await?;
+                self.write_seq(frame.text.clone(), Some(seq)).await?;
                 self.delivered.insert(room_id, seq);
                 // From the sender's request (the writer stamps `created_at` before committing) to
                 // this socket's write: commit, publish, Redis, fan-out and this queue.
@@ -506,6 +541,20 @@ impl Session {
     async fn online_users(&self, room_id: i64) -> Vec<User> {
         let ids = self.state.realtime.presence.online(room_id).await;
         self.state.db.read(move |c| crate::domain::users::find_many(c, &ids)).await.unwrap_or_default()
+    }
+}
+
+fn gone(_: Gone) -> End {
+    End::ClientGone
+}
+
+/// The client's next frame; an SSE stream has none, and waits here for ever (the other arms run).
+async fn client_frame(
+    stream: &mut Option<&mut AggregatedMessageStream>,
+) -> Option<Result<AggregatedMessage, actix_ws::ProtocolError>> {
+    match stream {
+        Some(stream) => stream.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -89,6 +89,7 @@ mod rate_limits;
 mod rooms;
 mod search;
 mod sessions;
+mod sse;
 mod tokens;
 mod topology;
 mod typescript;
