@@ -79,7 +79,7 @@ openapi: ensure-cargo ensure-node-modules ## Regenerate openapi/openapi.json and
 	$(CARGO) run -q -p backend --bin openapi -- openapi/openapi.json
 	$(NODE_BIN)/openapi-typescript openapi/openapi.json --output openapi/typescript/schema.d.ts
 
-bench: ensure-cargo bench-spa ## Benchmark REST sends, fan-out, idle sockets, replay, search, the app's size and load time (8-15 min); writes bench/results.md
+bench: ensure-cargo bench-spa ## Benchmark REST sends, fan-out, idle sockets and SSE streams, replay, search, the app's size and load time (8-15 min); writes bench/results.md
 	$(CARGO) build --release -p backend -p chat-bench
 	$(TARGET_DIR)/release/chat-bench --server-bin $(TARGET_DIR)/release/chat-server $(BENCH_ARGS)
 

@@ -1,5 +1,6 @@
 //! Idle sockets: the server's resident memory before and after N authenticated sockets, each subscribed
-//! to one room, sit open doing nothing.
+//! to one room, sit open doing nothing. Then the same for server-sent-event streams of a room (issue 14):
+//! memory per stream beside memory per socket.
 //!
 //! The users (one room each) are created first; then the servers are restarted on the same data, so that
 //! their heap owes nothing to creating them (argon2 hashes take 19 MiB each, and the allocator keeps what
@@ -19,6 +20,7 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::deploy::{Deployment, Kind};
+use crate::sse;
 use crate::ws::{self, Api};
 
 /// Upgrades in flight at once.
@@ -39,6 +41,26 @@ pub struct Plan {
     pub sockets: usize,
     /// Users the sockets belong to, each with a room of its own.
     pub users: usize,
+    /// SSE streams held after the sockets are closed (0: none). The bare server has no SSE.
+    pub sse_streams: usize,
+}
+
+/// The servers' memory around one batch of idle connections.
+pub struct Reading {
+    pub connections: usize,
+    /// KiB, summed over the nodes.
+    pub rss_before_kib: u64,
+    pub rss_after_kib: u64,
+    /// Seconds to open and subscribe them all.
+    pub open_secs: f64,
+    /// Connections the server closed while they sat idle.
+    pub closed: u64,
+}
+
+impl Reading {
+    pub fn kib_each(&self) -> f64 {
+        self.rss_after_kib.saturating_sub(self.rss_before_kib) as f64 / self.connections.max(1) as f64
+    }
 }
 
 pub struct IdleRun {
@@ -54,6 +76,8 @@ pub struct IdleRun {
     pub open_secs: f64,
     /// Sockets the server closed while they sat idle.
     pub closed: u64,
+    /// The SSE streams held afterwards, when asked for (not on the bare server).
+    pub sse: Option<Reading>,
 }
 
 impl IdleRun {
@@ -73,7 +97,7 @@ pub async fn run(deployment: &mut Deployment, plan: &Plan) -> Result<IdleRun> {
         rss_setup_kib = Some(total_rss(&deployment.pids())?);
         deployment.restart().await?;
     }
-    let warm_up = Plan { sockets: plan.sockets.min(WARM_UP_SOCKETS), users: plan.users };
+    let warm_up = Plan { sockets: plan.sockets.min(WARM_UP_SOCKETS), users: plan.users, sse_streams: 0 };
     open_and_hold(deployment, &warm_up, &tokens, &rooms, None).await.context("warm-up sockets")?;
     tokio::time::sleep(SETTLE).await;
     let pids = deployment.pids();
@@ -83,6 +107,13 @@ pub async fn run(deployment: &mut Deployment, plan: &Plan) -> Result<IdleRun> {
         deployment.label, rss_before_kib, plan.sockets
     );
     let (open_secs, closed, rss_after_kib) = open_and_hold(deployment, plan, &tokens, &rooms, Some(&pids)).await?;
+    let sse = match (deployment.kind, plan.sse_streams) {
+        (Kind::Bare, _) | (_, 0) => None,
+        (_, streams) => {
+            deployment.restart().await?;
+            Some(sse::hold(deployment, streams, &tokens, &rooms).await.context("idle SSE streams")?)
+        }
+    };
     let run = IdleRun {
         label: deployment.label.clone(),
         kind: deployment.kind,
@@ -92,6 +123,7 @@ pub async fn run(deployment: &mut Deployment, plan: &Plan) -> Result<IdleRun> {
         rss_after_kib: rss_after_kib.unwrap_or(0),
         open_secs,
         closed,
+        sse,
     };
     eprintln!("chat-bench:   {}", describe(&run));
     Ok(run)
@@ -236,6 +268,6 @@ async fn idle_socket(
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close(None)).await;
 }
 
-fn total_rss(pids: &[u32]) -> Result<u64> {
+pub fn total_rss(pids: &[u32]) -> Result<u64> {
     pids.iter().map(|&pid| ws::rss_kib(pid)).sum()
 }

@@ -3,7 +3,7 @@
 //! Parts (subcommands; without one, all five run in this order, which is what `make bench` does):
 //! - `rest`    `send_message` over REST: requests/s, latency, and the room's history checked afterwards
 //! - `fanout`  WebSocket fan-out: R rooms x S subscribers at stepped send rates, to saturation
-//! - `idle`    the server's memory per idle WebSocket
+//! - `idle`    the server's memory per idle WebSocket, and per idle server-sent-event stream
 //! - `replay`  time to replay 1,000 missed messages on `subscribe` with `since`
 //! - `search`  `GET /search` over 1,000,000 messages in 1,000 rooms, beside a `LIKE` scan (the longest part:
 //!   loading the rows takes minutes per database)
@@ -19,7 +19,7 @@
 //! - `postgres.rs` a throwaway database per run (`chat_bench_<pid>`), created and dropped with `psql`
 //! - `load.rs`     the REST part: setup (user, rooms, API token), the timed send loop, the history check
 //! - `ws.rs`       WebSocket client plumbing, frame parsing, the REST calls that set up users and rooms
-//! - `fanout.rs`, `idle.rs`, `replay.rs`  the WebSocket parts
+//! - `fanout.rs`, `idle.rs`, `replay.rs`  the WebSocket parts; `sse.rs` the idle SSE streams
 //! - `search.rs`   the search part: the rows loaded through `sqlite3` / `psql`, then timed queries
 //! - `bare.rs`     the bare broadcast server
 //! - `report.rs`   the tables, the machine description, and rewriting one section of `bench/results.md`
@@ -37,6 +37,7 @@ mod replay;
 mod report;
 mod search;
 mod server;
+mod sse;
 mod ws;
 
 use std::future::Future;
@@ -185,6 +186,10 @@ struct IdleArgs {
     /// Idle: users the sockets belong to (one room each).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
     idle_users: u64,
+
+    /// Idle: server-sent-event streams held after the sockets (0: none).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=20_000))]
+    idle_sse_streams: u64,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -309,11 +314,14 @@ impl FanoutArgs {
 
 impl IdleArgs {
     fn flags(&self) -> String {
-        format!("--idle-sockets {} --idle-users {}", self.idle_sockets, self.idle_users)
+        format!(
+            "--idle-sockets {} --idle-users {} --idle-sse-streams {}",
+            self.idle_sockets, self.idle_users, self.idle_sse_streams
+        )
     }
 
     fn is_default(&self) -> bool {
-        self.idle_sockets == 10_000 && self.idle_users == 100
+        self.idle_sockets == 10_000 && self.idle_users == 100 && self.idle_sse_streams == 1000
     }
 }
 
@@ -602,8 +610,12 @@ impl Bench {
 
     async fn idle(&self, args: &IdleArgs, whole_default: bool) -> Result<Verdict> {
         let machine = Machine::describe();
-        let plan = idle::Plan { sockets: args.idle_sockets as usize, users: args.idle_users as usize };
-        raise_open_files(args.idle_sockets + 256)?;
+        let plan = idle::Plan {
+            sockets: args.idle_sockets as usize,
+            users: args.idle_users as usize,
+            sse_streams: args.idle_sse_streams as usize,
+        };
+        raise_open_files(args.idle_sockets.max(args.idle_sse_streams) + 256)?;
         let mut notes = Vec::new();
         let (runs, errors) = self
             .each_deployment(&self.kinds(true), &mut notes, &|d| {

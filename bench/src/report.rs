@@ -275,6 +275,39 @@ fn notes_list(out: &mut String, notes: &[String]) {
     }
 }
 
+/// The idle SSE streams held after the sockets, beside a socket's figure (issue 14).
+fn sse_table(out: &mut String, runs: &[IdleRun]) {
+    let measured: Vec<(&IdleRun, &idle::Reading)> =
+        runs.iter().filter_map(|r| r.sse.as_ref().map(|s| (r, s))).collect();
+    if measured.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nThen, the sockets closed, server-sent-event streams (`GET /rooms/{{id}}/events`, each read up to its \
+         `subscribed` event) over the same users' rooms, held idle the same way; memory per stream beside a socket's:\n"
+    );
+    let _ = writeln!(
+        out,
+        "| target | SSE streams | RSS before MiB | RSS after MiB | KiB per stream | vs a socket | opened in s | closed |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (run, sse) in measured {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {} |",
+            run.label,
+            sse.connections,
+            sse.rss_before_kib as f64 / 1024.0,
+            sse.rss_after_kib as f64 / 1024.0,
+            sse.kib_each(),
+            times(sse.kib_each(), Some(run.kib_per_socket())),
+            sse.open_secs,
+            sse.closed
+        );
+    }
+}
+
 /// The fan-out section: what was run, a summary per target with its saturation point, every step.
 pub fn fanout_section(
     runs: &[TargetRun],
@@ -400,7 +433,7 @@ pub fn fanout_section(
 /// The idle-sockets section.
 pub fn idle_section(runs: &[IdleRun], notes: &[String], plan: &idle::Plan, machine: &Machine, command: &str) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "## Idle WebSocket sockets\n");
+    let _ = writeln!(out, "## Idle WebSocket sockets (and SSE streams)\n");
     let _ = writeln!(
         out,
         "{sockets} authenticated sockets ({users} users, each socket subscribed to its user's room), opened 64 at a\n\
@@ -433,6 +466,7 @@ pub fn idle_section(runs: &[IdleRun], notes: &[String], plan: &idle::Plan, machi
             run.closed
         );
     }
+    sse_table(&mut out, runs);
     let mut all_notes: Vec<String> = notes.to_vec();
     for run in runs {
         if let Some(setup) = run.rss_setup_kib {
