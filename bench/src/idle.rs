@@ -8,6 +8,7 @@
 //! reading; the difference to "after" is the sockets and their subscriptions only. Memory is `VmRSS` from
 //! `/proc/PID/status`, summed over the nodes.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -139,36 +140,56 @@ async fn open_and_hold(
     pids: Option<&[u32]>,
 ) -> Result<(f64, u64, Option<u64>)> {
     let connects = Arc::new(Semaphore::new(CONNECTS_IN_FLIGHT));
+    hold_all(plan.sockets, pids, "sockets", |index, holder| {
+        let user = index % tokens.len();
+        let ws_url = deployment.nodes[index % deployment.nodes.len()].ws_url.clone();
+        idle_socket(ws_url, tokens[user].clone(), rooms[user], Arc::clone(&connects), holder)
+    })
+    .await
+}
+
+/// What one held connection is told and tells: it reports once whether it opened, counts itself in `closed`
+/// when the server ends it, and stays open until `stop`.
+pub struct Holder {
+    pub ready: mpsc::UnboundedSender<Result<()>>,
+    pub closed: Arc<AtomicU64>,
+    pub stop: watch::Receiver<bool>,
+}
+
+/// Runs `n` connections (`open(index, holder)`, each on its own task) until all have opened, reads the memory
+/// of `pids` (when given) once they settled, then stops them all. Returns the seconds to open them, how many
+/// the server closed, the memory in KiB.
+pub async fn hold_all<F, Fut>(
+    n: usize,
+    pids: Option<&[u32]>,
+    what: &str,
+    mut open: F,
+) -> Result<(f64, u64, Option<u64>)>
+where
+    F: FnMut(usize, Holder) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let closed = Arc::new(AtomicU64::new(0));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Result<()>>();
     let started = Instant::now();
     let mut tasks = JoinSet::new();
-    for index in 0..plan.sockets {
-        let user = index % tokens.len();
-        let ws_url = deployment.nodes[index % deployment.nodes.len()].ws_url.clone();
-        tasks.spawn(idle_socket(
-            ws_url,
-            tokens[user].clone(),
-            rooms[user],
-            Arc::clone(&connects),
-            ready_tx.clone(),
-            Arc::clone(&closed),
-            stop_rx.clone(),
-        ));
+    for index in 0..n {
+        let holder = Holder { ready: ready_tx.clone(), closed: Arc::clone(&closed), stop: stop_rx.clone() };
+        tasks.spawn(open(index, holder));
     }
     drop(ready_tx);
     let mut opened = 0;
     let mut failure = None;
-    while opened < plan.sockets {
+    while opened < n {
         match ready_rx.recv().await {
             Some(Ok(())) => opened += 1,
             Some(Err(err)) => {
-                failure = Some(err.context(format!("after {opened} sockets")));
+                failure = Some(err.context(format!("after {opened} {what}")));
                 break;
             }
             None => {
-                failure = Some(anyhow!("socket tasks ended early"));
+                failure = Some(anyhow!("{what}: tasks ended early"));
                 break;
             }
         }
@@ -222,15 +243,8 @@ async fn prepare(deployment: &Deployment, plan: &Plan) -> Result<(Vec<String>, V
     Ok(created.into_iter().unzip())
 }
 
-async fn idle_socket(
-    ws_url: String,
-    token: String,
-    room_id: i64,
-    connects: Arc<Semaphore>,
-    ready: mpsc::UnboundedSender<Result<()>>,
-    closed: Arc<AtomicU64>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn idle_socket(ws_url: String, token: String, room_id: i64, connects: Arc<Semaphore>, holder: Holder) {
+    let Holder { ready, closed, mut stop } = holder;
     let opened = async {
         // `expect`: the semaphore is never closed.
         let _permit = connects.acquire().await.expect("semaphore open");

@@ -2,17 +2,15 @@
 //! its `subscribed` event), held doing nothing, the servers' memory read before and after.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use reqwest::{Client, StatusCode};
-use tokio::sync::{Semaphore, mpsc, watch};
-use tokio::task::JoinSet;
-use tokio::time::Instant;
+use tokio::sync::Semaphore;
 
 use crate::deploy::Deployment;
-use crate::idle::{Reading, total_rss};
+use crate::idle::{Holder, Reading, hold_all, total_rss};
 
 /// Streams being opened at once.
 const OPENS_IN_FLIGHT: usize = 64;
@@ -50,64 +48,17 @@ async fn batch(
     pids: Option<&[u32]>,
 ) -> Result<(f64, u64, Option<u64>)> {
     let opens = Arc::new(Semaphore::new(OPENS_IN_FLIGHT));
-    let closed = Arc::new(AtomicU64::new(0));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let (ready_tx, mut ready_rx) = mpsc::unbounded_channel::<Result<()>>();
-    let started = Instant::now();
-    let mut tasks = JoinSet::new();
-    for index in 0..streams {
+    hold_all(streams, pids, "streams", |index, holder| {
         let user = index % tokens.len();
         let node = &deployment.nodes[index % deployment.nodes.len()];
         let url = format!("{}/api/v1/rooms/{}/events", node.base_url, rooms[user]);
-        tasks.spawn(idle_stream(
-            client.clone(),
-            url,
-            tokens[user].clone(),
-            Arc::clone(&opens),
-            ready_tx.clone(),
-            Arc::clone(&closed),
-            stop_rx.clone(),
-        ));
-    }
-    drop(ready_tx);
-    let mut opened = 0;
-    let mut failure = None;
-    while opened < streams {
-        match ready_rx.recv().await {
-            Some(Ok(())) => opened += 1,
-            Some(Err(err)) => {
-                failure = Some(err.context(format!("after {opened} streams")));
-                break;
-            }
-            None => {
-                failure = Some(anyhow!("stream tasks ended early"));
-                break;
-            }
-        }
-    }
-    let open_secs = started.elapsed().as_secs_f64();
-    let measured = match (failure, pids) {
-        (Some(err), _) => Err(err),
-        (None, None) => Ok(None),
-        (None, Some(pids)) => {
-            tokio::time::sleep(SETTLE).await;
-            total_rss(pids).map(Some)
-        }
-    };
-    let _ = stop_tx.send(true);
-    while tasks.join_next().await.is_some() {}
-    Ok((open_secs, closed.load(Ordering::Relaxed), measured?))
+        idle_stream(client.clone(), url, tokens[user].clone(), Arc::clone(&opens), holder)
+    })
+    .await
 }
 
-async fn idle_stream(
-    client: Client,
-    url: String,
-    token: String,
-    opens: Arc<Semaphore>,
-    ready: mpsc::UnboundedSender<Result<()>>,
-    closed: Arc<AtomicU64>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn idle_stream(client: Client, url: String, token: String, opens: Arc<Semaphore>, holder: Holder) {
+    let Holder { ready, closed, mut stop } = holder;
     let opened = async {
         // `expect`: the semaphore is never closed.
         let _permit = opens.acquire().await.expect("semaphore open");

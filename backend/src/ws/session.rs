@@ -1,6 +1,7 @@
-//! One WebSocket connection: a plain async task (no actors) running one `select!` loop over the
-//! client's frames, the hub's queue, the heartbeat, the credential's expiry and close orders.
-//! Cleanup (hub, presence) always runs after the loop, whatever ended it.
+//! One connection, a WebSocket or a server-sent-event stream of one room (`transport.rs`): a plain async
+//! task (no actors) running one `select!` loop over the client's frames (a socket's only), the hub's queue,
+//! the heartbeat, the credential's expiry and close orders. Cleanup (hub, presence) always runs after the
+//! loop, whatever ended it.
 //!
 //! Delivery is by seq: the session remembers the last seq it delivered per room. A message at
 //! `last + 1` is written; one at or below `last` was already delivered (by the replay or a gap
