@@ -51,7 +51,7 @@ LINTED = RUSTC_WORKSPACE_WRAPPER="$$(rustc --print sysroot)/bin/clippy-driver" \
 # `cargo build -p backend` would resolve other features and compile the backend a second time.
 BUILD_TEST_SERVER = $(LINTED) $(CARGO) test --workspace --exclude frontend --no-run -q
 
-.PHONY: help run test openapi bench fmt clean \
+.PHONY: help run test openapi ts-package bench fmt clean \
 	lint fmt-check clippy clippy-frontend cargo-test check-postgres \
 	ensure-cargo ensure-rustfmt ensure-clippy ensure-wasm32 ensure-trunk ensure-wasm-bindgen ensure-node-modules \
 	ensure-chromium spa browser-test bench-spa screenshots \
@@ -74,6 +74,9 @@ test: SPA_ENV = $(LINTED)
 
 spa: ensure-wasm32 ensure-trunk ensure-wasm-bindgen ensure-node-modules ## Build the browser app (release, wasm-opt) into frontend/dist
 	cd frontend && PATH="$(NODE_BIN):$$PATH" $(SPA_ENV) trunk build --release
+
+ts-package: ensure-node-modules ## Build the TypeScript client package and pack it: target/chat-api-client-<version>.tgz
+	node openapi/typescript/pack.mjs $(TARGET_DIR)
 
 openapi: ensure-cargo ensure-node-modules ## Regenerate openapi/openapi.json and the TypeScript client's schema.d.ts from the code
 	$(CARGO) run -q -p backend --bin openapi -- openapi/openapi.json

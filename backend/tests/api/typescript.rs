@@ -1,6 +1,7 @@
 //! The TypeScript client in `openapi/typescript/`: its generated `schema.d.ts` is what openapi-typescript
 //! makes of the committed `openapi/openapi.json`, it type-checks with `tsc`, and its example (register,
-//! create a room, send with an `Idempotency-Key`, read the history) runs with node against a live server.
+//! create a room, send with an `Idempotency-Key`, read the history) runs with node against a live server;
+//! and it is a package: packed, installed from its tarball, typed for its users, and enough for a bot.
 //!
 //! The tools come from the root `node_modules` (`npm ci`, or `make ensure-node-modules`); without them
 //! these tests are skipped with a warning, except under `CI`, where they fail.
@@ -162,4 +163,90 @@ async fn typescript_example_runs_against_a_live_server() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "an unexpected status ends the example with 1:\n{stderr}");
     assert!(stderr.contains("register: expected HTTP 201, got 404"), "it says what failed:\n{stderr}");
+}
+
+/// The package (issue 14): `pack.mjs` builds and packs it; `npm install` of the tarball into an empty project
+/// gives a module that imports, whose types a consumer's `tsc` resolves through `exports`, and with which
+/// `examples/bot.mjs` (nothing but the package and an API token) answers commands in a room.
+#[tokio::test]
+async fn typescript_package_installs_from_its_tarball_and_its_bot_answers_in_a_room() {
+    let Some(bin) = node_bin() else { return };
+    let scratch = tempfile::tempdir().expect("create a temporary directory");
+    let mut pack = Command::new("node");
+    pack.arg("openapi/typescript/pack.mjs").arg(scratch.path());
+    let packed = run(pack).await;
+    assert_success("node openapi/typescript/pack.mjs", &packed);
+    let tarball = String::from_utf8_lossy(&packed.stdout).trim().lines().last().unwrap_or_default().to_owned();
+    assert!(tarball.ends_with(".tgz"), "pack.mjs prints the tarball: {tarball}");
+
+    let project = scratch.path().join("consumer");
+    std::fs::create_dir(&project).unwrap();
+    std::fs::write(project.join("package.json"), r#"{"private": true, "type": "module"}"#).unwrap();
+    let mut install = Command::new("npm");
+    install.args(["install", "--prefer-offline", "--no-audit", "--no-fund", &tarball]).current_dir(&project);
+    let output =
+        tokio::time::timeout(TOOL_TIMEOUT, install.kill_on_drop(true).output()).await.expect("npm install in time");
+    assert_success("npm install <tarball>", &output.expect("npm starts"));
+    // A consumer's TypeScript sees the types (a wrong body would not compile).
+    std::fs::write(
+        project.join("consumer.ts"),
+        "import { createChatClient, type Message } from \"chat-api-client\";\n\
+         const chat = createChatClient({ baseUrl: \"http://x\" });\n\
+         export const call = () => chat.POST(\"/api/v1/rooms/{room_id}/messages\", { params: { path: { room_id: 1 } }, body: { body: \"hi\" } });\n\
+         export const bodies = (ms: Message[]): string[] => ms.map((m) => m.body);\n",
+    )
+    .unwrap();
+    let mut check = Command::new(bin.join("tsc"));
+    check
+        .args(["--noEmit", "--strict", "--module", "NodeNext", "--moduleResolution", "NodeNext", "--lib", "ES2022,DOM"])
+        .arg(project.join("consumer.ts"));
+    assert_success("tsc on a consumer of the installed package", &run(check).await);
+
+    // The bot, with an API token of its own user, in a room where someone types commands.
+    let app = TestApp::spawn(TestDb::Sqlite).await;
+    let (ann, bot) = (app.new_user().await, app.new_user().await);
+    let room_id = app.room_id(&ann, "private").await;
+    let added = app.add_member(&ann.token, room_id, &bot.username).await;
+    assert_eq!(added.status(), reqwest::StatusCode::CREATED);
+    let token = app.api_token(&bot, &["messages:read", "messages:write"]).await;
+    // Sent before the bot starts: not answered (it follows what comes after).
+    app.send(&ann, room_id, "!ping").await;
+    std::fs::copy(repo_root().join("openapi/typescript/examples/bot.mjs"), project.join("bot.mjs")).unwrap();
+    let mut bot_process = tokio::process::Command::new("node")
+        .arg("bot.mjs")
+        .current_dir(&project)
+        .env("CHAT_BASE_URL", &app.address)
+        .env("CHAT_TOKEN", token["token"].as_str().unwrap())
+        .env("CHAT_ROOM", room_id.to_string())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node bot.mjs starts");
+    // Once it says it follows the room, commands get answers.
+    let mut lines = tokio::io::BufReader::new(bot_process.stdout.take().unwrap());
+    let mut first = String::new();
+    let read = tokio::time::timeout(TOOL_TIMEOUT, tokio::io::AsyncBufReadExt::read_line(&mut lines, &mut first));
+    read.await.expect("the bot starts in time").unwrap();
+    assert!(first.starts_with(&format!("following room {room_id} after seq 1")), "{first}");
+    let ping = app.send(&ann, room_id, "!ping").await["seq"].as_i64().unwrap();
+    let echo = app.send(&ann, room_id, "!echo hello there").await["seq"].as_i64().unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..100 {
+        let page = app.history_page(&ann.token, room_id, "limit=50").await;
+        answers = crate::helpers::items(&page)
+            .iter()
+            .filter(|m| m["author"]["id"] == bot.id)
+            .map(|m| (m["body"].as_str().unwrap().to_owned(), m["reply_to"]["seq"].as_i64()))
+            .collect();
+        if answers.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        answers,
+        [("pong".to_owned(), Some(ping)), ("hello there".to_owned(), Some(echo))],
+        "the bot answers each command once, as a reply, and nothing else"
+    );
+    let _ = bot_process.kill().await;
 }
