@@ -78,9 +78,10 @@ spa: ensure-wasm32 ensure-trunk ensure-wasm-bindgen ensure-node-modules ## Build
 ts-package: ensure-node-modules ## Build the TypeScript client package and pack it: target/chat-api-client-<version>.tgz
 	node openapi/typescript/pack.mjs $(TARGET_DIR)
 
-openapi: ensure-cargo ensure-node-modules ## Regenerate openapi/openapi.json and the TypeScript client's schema.d.ts from the code
+openapi: ensure-cargo ensure-node-modules ## Regenerate openapi/openapi.json, the TypeScript client's schema.d.ts and its frames/ from the code
 	$(CARGO) run -q -p backend --bin openapi -- openapi/openapi.json
 	$(NODE_BIN)/openapi-typescript openapi/openapi.json --output openapi/typescript/schema.d.ts
+	UPDATE_FRAMES=1 $(CARGO) test -q -p backend --test api typescript_frames
 
 bench: ensure-cargo bench-spa ## Benchmark REST sends, fan-out, idle sockets and SSE streams, replay, search, the app's size and load time (8-15 min); writes bench/results.md
 	$(CARGO) build --release -p backend -p chat-bench

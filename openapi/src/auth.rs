@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 /// A person (or the owner of an API token) as every other user sees them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct User {
     pub id: i64,
     /// 3-32 characters of `[a-z0-9_.-]`, stored lowercased; unique. `deleted-<id>` once deleted.
@@ -29,6 +30,7 @@ impl User {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RegisterRequest {
     /// 3-32 characters of `[a-z0-9_.-]` after lowercasing; `Alice` and `alice` are one user.
     #[cfg_attr(feature = "openapi", schema(example = "alice"))]
@@ -43,6 +45,7 @@ pub struct RegisterRequest {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LoginRequest {
     pub username: String,
     pub password: String,
@@ -51,6 +54,7 @@ pub struct LoginRequest {
 /// A refresh token, for `/auth/refresh` and `/auth/logout`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }
@@ -58,6 +62,7 @@ pub struct RefreshRequest {
 /// A new session: a short-lived access token (JWT) and a single-use refresh token.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TokenResponse {
     /// Send as `Authorization: Bearer <access_token>`.
     pub access_token: String,
@@ -77,6 +82,7 @@ pub struct TokenResponse {
 /// limited to these scopes; a user's own session (JWT) may do everything.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Scope {
     /// List and read rooms and their members.
     #[serde(rename = "rooms:read")]
@@ -108,6 +114,7 @@ impl Scope {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CreateApiTokenRequest {
     /// 1-64 characters, to recognise the token later.
     #[cfg_attr(feature = "openapi", schema(example = "ci-notifier", min_length = 1))]
@@ -124,6 +131,7 @@ pub struct CreateApiTokenRequest {
 /// An API token as listed: the secret is never shown again.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ApiToken {
     pub id: i64,
     pub name: String,
@@ -139,6 +147,7 @@ pub struct ApiToken {
 /// A new API token with its secret, shown once.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CreatedApiToken {
     pub id: i64,
     pub name: String,
@@ -152,6 +161,7 @@ pub struct CreatedApiToken {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ApiTokenList {
     pub items: Vec<ApiToken>,
 }
@@ -159,6 +169,7 @@ pub struct ApiTokenList {
 /// A signed-in session: one sign-in on one device, kept alive by refreshing.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Session {
     /// The session's id (`DELETE /me/sessions/{session_id}` ends it).
     pub id: String,
@@ -175,6 +186,7 @@ pub struct Session {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SessionList {
     /// Newest activity first.
     pub items: Vec<Session>,
@@ -193,6 +205,7 @@ pub struct UpdateMeRequest {
 /// `POST /me/password`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ChangePasswordRequest {
     pub current_password: String,
     /// 8-128 characters.
@@ -203,6 +216,7 @@ pub struct ChangePasswordRequest {
 /// `GET /users`: people to message or add.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct UserList {
     pub items: Vec<User>,
 }
@@ -210,6 +224,7 @@ pub struct UserList {
 /// `DELETE /me`: the password again, to be sure.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct DeleteAccountRequest {
     pub password: String,
 }
@@ -217,6 +232,7 @@ pub struct DeleteAccountRequest {
 /// `GET /me/export`: everything the service holds of the caller's, as JSON.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AccountExport {
     pub user: User,
     pub rooms: Vec<crate::Room>,
@@ -227,6 +243,7 @@ pub struct AccountExport {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ExportedMembership {
     pub room_id: i64,
     pub member: crate::Member,

@@ -8,6 +8,7 @@ use crate::User;
 /// `POST /rooms/{room_id}/hooks`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CreateIncomingHookRequest {
     /// 1-64 characters; shown with every message posted through the hook.
     pub name: String,
@@ -16,6 +17,7 @@ pub struct CreateIncomingHookRequest {
 /// A new incoming hook with its URL, shown once: the secret in it is a capability to post into the room.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CreatedIncomingHook {
     pub id: i64,
     pub name: String,
@@ -27,6 +29,7 @@ pub struct CreatedIncomingHook {
 /// An incoming hook as listed (without its URL).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct IncomingHook {
     pub id: i64,
     pub name: String,
@@ -39,6 +42,7 @@ pub struct IncomingHook {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct IncomingHookList {
     pub items: Vec<IncomingHook>,
 }
@@ -47,6 +51,7 @@ pub struct IncomingHookList {
 /// accepted and ignored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct HookMessage {
     /// The message's text, 1-4000 characters, as any message.
     pub text: String,
@@ -58,6 +63,7 @@ pub struct HookMessage {
 /// Slack's answer to a good post.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct HookAccepted {
     pub ok: bool,
 }

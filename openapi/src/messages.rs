@@ -10,6 +10,7 @@ use crate::User;
 /// client sees them; a deleted message keeps its seq with an empty body.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Message {
     pub id: i64,
     pub room_id: i64,
@@ -44,6 +45,7 @@ pub struct Message {
 /// What a reply shows of the message it answers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ReplyTo {
     pub seq: i64,
     pub author: User,
@@ -54,6 +56,7 @@ pub struct ReplyTo {
 /// One emoji on a message and who chose it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Reaction {
     pub emoji: String,
     pub count: i64,
@@ -62,6 +65,7 @@ pub struct Reaction {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SendMessageRequest {
     /// 1-4000 characters, not only white space.
     #[cfg_attr(feature = "openapi", schema(example = "Deploy finished", min_length = 1, max_length = 4000))]
@@ -78,6 +82,7 @@ pub struct SendMessageRequest {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EditMessageRequest {
     /// 1-4000 characters, not only white space.
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 4000))]
@@ -87,6 +92,7 @@ pub struct EditMessageRequest {
 /// A page of history, in ascending `seq`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct MessagePage {
     pub items: Vec<Message>,
     /// More messages lie beyond this page in the direction paged: older ones for the latest page
@@ -97,6 +103,7 @@ pub struct MessagePage {
 /// Why a notification was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum NotificationKind {
     /// The message mentions the user (`@username`, or `@room` by a moderator).
@@ -110,6 +117,7 @@ pub enum NotificationKind {
 /// A message the user should hear of.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Notification {
     pub id: i64,
     pub kind: NotificationKind,
@@ -123,6 +131,7 @@ pub struct Notification {
 /// `GET /notifications`: newest first.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct NotificationPage {
     pub items: Vec<Notification>,
     /// Pass as `cursor` for the next (older) page; null on the last one.
@@ -133,6 +142,7 @@ pub struct NotificationPage {
 /// `POST /notifications/read`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ReadNotificationsRequest {
     /// Every notification of the caller's with this id or a lower one is read.
     pub up_to_id: i64,
@@ -141,6 +151,7 @@ pub struct ReadNotificationsRequest {
 /// One message found by `GET /search`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SearchHit {
     pub message: Message,
     /// `[start, end)` character offsets into `message.body` of each matched word (never markup).
@@ -150,6 +161,7 @@ pub struct SearchHit {
 /// `GET /search`: newest first.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SearchPage {
     pub items: Vec<SearchHit>,
     /// Pass as `cursor` for the next (older) page; null on the last one.

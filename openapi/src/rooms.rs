@@ -8,6 +8,7 @@ use crate::{Message, User};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Visibility {
     /// Anyone signed in can find, read and join it.
@@ -19,6 +20,7 @@ pub enum Visibility {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum RoomKind {
     /// A named room.
@@ -30,6 +32,7 @@ pub enum RoomKind {
 /// A room as the caller sees it: `unread_count` and `last_read_seq` are the caller's own.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Room {
     pub id: i64,
     /// For a direct room, the other person's display name.
@@ -55,6 +58,7 @@ pub struct Room {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CreateRoomRequest {
     /// 1-80 characters, not only white space.
     #[cfg_attr(feature = "openapi", schema(example = "general", min_length = 1))]
@@ -70,6 +74,7 @@ pub struct CreateRoomRequest {
 /// One page of rooms; pass `next_cursor` back as `cursor` for the next one.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RoomPage {
     pub items: Vec<Room>,
     /// `null` on the last page.
@@ -79,6 +84,7 @@ pub struct RoomPage {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// One per room (its creator until transferred): everything an admin may, and sets roles.
@@ -91,6 +97,7 @@ pub enum Role {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Member {
     pub user: User,
     pub role: Role,
@@ -141,6 +148,7 @@ pub struct UpdateMemberRequest {
 /// `POST /rooms/{room_id}/bans`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct BanRequest {
     pub user_id: i64,
     /// Up to 500 characters, shown to moderators (and to the banned user's own sockets).
@@ -151,6 +159,7 @@ pub struct BanRequest {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Ban {
     pub user: User,
     #[cfg_attr(feature = "openapi", schema(required = true))]
@@ -161,6 +170,7 @@ pub struct Ban {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct BanList {
     pub items: Vec<Ban>,
 }
@@ -168,6 +178,7 @@ pub struct BanList {
 /// One moderation action, in `GET /rooms/{room_id}/audit`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AuditEntry {
     pub id: i64,
     pub actor: User,
@@ -185,6 +196,7 @@ pub struct AuditEntry {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AuditPage {
     /// Newest first.
     pub items: Vec<AuditEntry>,
@@ -195,6 +207,7 @@ pub struct AuditPage {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct MemberList {
     pub items: Vec<Member>,
 }
@@ -202,6 +215,7 @@ pub struct MemberList {
 /// Names a user: to add to a private room, or to open a direct room with.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct UsernameRequest {
     #[cfg_attr(feature = "openapi", schema(example = "bob"))]
     pub username: String,
@@ -210,6 +224,7 @@ pub struct UsernameRequest {
 /// Moves the caller's read marker forward (never backwards).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ReadMarkerRequest {
     #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub seq: i64,
@@ -218,6 +233,7 @@ pub struct ReadMarkerRequest {
 /// `POST /rooms/{room_id}/invites`: both optional (no limit, no expiry).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct CreateInviteRequest {
     /// 1-1000 joins.
     #[serde(default)]
@@ -232,6 +248,7 @@ pub struct CreateInviteRequest {
 /// An invite link to a room: `/invite/{code}` in the app.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Invite {
     /// 22 characters carrying 132 bits of randomness.
     pub code: String,
@@ -246,6 +263,7 @@ pub struct Invite {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct InviteList {
     /// Usable ones (not used up, not expired), newest first.
     pub items: Vec<Invite>,
@@ -254,12 +272,14 @@ pub struct InviteList {
 /// What an invite shows before accepting it: enough to decide.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct InvitePreview {
     pub room: InvitedRoom,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct InvitedRoom {
     pub id: i64,
     pub name: String,

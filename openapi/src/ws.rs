@@ -8,6 +8,7 @@ use crate::{Member, Message, Room, User};
 /// What a client may send.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
     /// Start receiving a room's messages. With `since`, every message with a higher seq is sent
@@ -45,6 +46,7 @@ pub enum ClientFrame {
 /// What the server sends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
     /// The first frame on every connection.
@@ -145,6 +147,7 @@ pub enum ServerFrame {
 /// Why a socket stopped receiving a room.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum UnsubscribeReason {
     /// The user left the room.
@@ -160,6 +163,7 @@ pub enum UnsubscribeReason {
 /// Why someone stopped being a member (`member_left`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum LeaveReason {
     Left,
@@ -181,6 +185,7 @@ impl LeaveReason {
 /// A single-use credential for opening a WebSocket from a browser.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct WsTicket {
     /// Pass as `GET /api/v1/ws?ticket=...` within `expires_in` seconds; it works once.
     pub ticket: String,

@@ -166,7 +166,8 @@ async fn typescript_example_runs_against_a_live_server() {
 }
 
 /// The package (issue 14): `pack.mjs` builds and packs it; `npm install` of the tarball into an empty project
-/// gives a module that imports, whose types a consumer's `tsc` resolves through `exports`, and with which
+/// gives a module that imports, whose types (the API's and the frames') a consumer's `tsc` resolves through
+/// `exports`, and with which
 /// `examples/bot.mjs` (nothing but the package and an API token) answers commands in a room.
 #[tokio::test]
 async fn typescript_package_installs_from_its_tarball_and_its_bot_answers_in_a_room() {
@@ -193,7 +194,9 @@ async fn typescript_package_installs_from_its_tarball_and_its_bot_answers_in_a_r
         "import { createChatClient, type Message } from \"chat-api-client\";\n\
          const chat = createChatClient({ baseUrl: \"http://x\" });\n\
          export const call = () => chat.POST(\"/api/v1/rooms/{room_id}/messages\", { params: { path: { room_id: 1 } }, body: { body: \"hi\" } });\n\
-         export const bodies = (ms: Message[]): string[] => ms.map((m) => m.body);\n",
+         export const bodies = (ms: Message[]): string[] => ms.map((m) => m.body);\n\
+         import type { ServerFrame } from \"chat-api-client\";\n\
+         export const seqOf = (f: ServerFrame): number | undefined => (f.type === \"message\" ? f.message.seq : undefined);\n",
     )
     .unwrap();
     let mut check = Command::new(bin.join("tsc"));
@@ -249,4 +252,44 @@ async fn typescript_package_installs_from_its_tarball_and_its_bot_answers_in_a_r
         "the bot answers each command once, as a reply, and nothing else"
     );
     let _ = bot_process.kill().await;
+}
+
+/// The frames' TypeScript declarations in `openapi/typescript/frames/` are what ts-rs makes of the Rust types
+/// the server itself uses (`chat_api::ServerFrame`, `ClientFrame` and every type they hold), so a frame
+/// changed in Rust and not regenerated fails here. `UPDATE_FRAMES=1` (what `make openapi` sets) rewrites them.
+#[test]
+fn typescript_frames_are_generated_from_the_servers_rust_types() {
+    use ts_rs::{Config, TS};
+    let out = tempfile::tempdir().expect("create a temporary directory");
+    // Seqs and ids are JSON numbers (not bigint); imports end in .js, as ES modules in Node need.
+    let cfg = Config::new().with_large_int("number").with_import_extension(Some("js")).with_out_dir(out.path());
+    chat_api::ServerFrame::export_all(&cfg).expect("export ServerFrame");
+    chat_api::ClientFrame::export_all(&cfg).expect("export ClientFrame");
+    let generated = ts_files(out.path());
+    let committed_dir = repo_root().join("openapi/typescript/frames");
+    if std::env::var_os("UPDATE_FRAMES").is_some() {
+        let _ = std::fs::remove_dir_all(&committed_dir);
+        std::fs::create_dir_all(&committed_dir).unwrap();
+        for (name, text) in &generated {
+            std::fs::write(committed_dir.join(name), text).unwrap();
+        }
+        return;
+    }
+    let committed = ts_files(&committed_dir);
+    let names = |files: &std::collections::BTreeMap<String, String>| files.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(names(&committed), names(&generated), "openapi/typescript/frames/: run `make openapi` and commit");
+    for (name, text) in &generated {
+        assert_eq!(&committed[name], text, "openapi/typescript/frames/{name} is stale: run `make openapi` and commit");
+    }
+}
+
+/// The `.ts` files of a directory, by name.
+fn ts_files(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Default::default() };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ts"))
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap()))
+        .collect()
 }
