@@ -119,8 +119,9 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Post into the hook's room, as Slack's incoming webhooks take it: `{"text", "username"?}`. No other
-         *     credential: the secret in the URL is one. The message is the hook creator's, shown `via` the hook's name
+         * Post into the hook's room, as Slack's incoming webhooks take it: `{"text", "username"?}` as JSON, or as
+         *     the `payload` field of a form (`application/x-www-form-urlencoded`). No other credential: the secret in
+         *     the URL is one. The message is the hook creator's, shown `via` the hook's name
          *     (or `username`), under the rules and rate limits of any send.
          */
         post: operations["post_to_incoming_hook"];

@@ -7,7 +7,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use chat_api::{CreateIncomingHookRequest, CreatedIncomingHook, HookAccepted, HookMessage, IncomingHookList, Problem};
 
-use super::json::JsonBody;
+use super::json::{JsonBody, SlackBody};
 use super::rate_limit::Limit;
 use crate::caller::Caller;
 use crate::domain::incoming_hooks::{self, checked_name};
@@ -74,8 +74,9 @@ pub async fn delete(state: State, caller: Caller, path: web::Path<(i64, i64)>) -
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Post into the hook's room, as Slack's incoming webhooks take it: `{"text", "username"?}`. No other
-/// credential: the secret in the URL is one. The message is the hook creator's, shown `via` the hook's name
+/// Post into the hook's room, as Slack's incoming webhooks take it: `{"text", "username"?}` as JSON, or as
+/// the `payload` field of a form (`application/x-www-form-urlencoded`). No other credential: the secret in
+/// the URL is one. The message is the hook creator's, shown `via` the hook's name
 /// (or `username`), under the rules and rate limits of any send.
 #[utoipa::path(post, path = "/api/v1/hooks/{secret}", tag = "integrations", operation_id = "post_to_incoming_hook",
     security(()),
@@ -92,10 +93,10 @@ pub async fn post(
     state: State,
     req: HttpRequest,
     path: web::Path<String>,
-    body: JsonBody<HookMessage>,
+    body: SlackBody<HookMessage>,
 ) -> Result<web::Json<HookAccepted>, ApiError> {
     let secret = path.into_inner();
-    let HookMessage { text, username } = body.into_inner();
+    let HookMessage { text, username } = body.0;
     let text = MessageBody::parse_field("text", text)?;
     let shown = username.map(|u| checked_name("username", &u)).transpose()?;
     let hook = state.db.read(move |conn| incoming_hooks::open(conn, &secret)).await?;

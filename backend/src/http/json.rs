@@ -50,6 +50,38 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     }
 }
 
+/// A body as Slack's incoming webhooks take it: JSON, or a form (`application/x-www-form-urlencoded`) whose
+/// `payload` field holds the JSON, which older tools send. Either way with [`JsonBody`]'s checks.
+pub struct SlackBody<T>(pub T);
+
+#[derive(serde::Deserialize)]
+struct SlackForm {
+    payload: String,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for SlackBody<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<SlackBody<T>, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let form = req.mime_type().ok().flatten().is_some_and(|m| m == mime::APPLICATION_WWW_FORM_URLENCODED);
+        if !form {
+            let json = JsonBody::<T>::from_request(req, payload);
+            return Box::pin(async move { Ok(SlackBody(json.await?.0)) });
+        }
+        let form = web::Form::<SlackForm>::from_request(req, payload);
+        Box::pin(async move {
+            let SlackForm { payload } = form
+                .await
+                .map_err(|_| ApiError::bad_request("malformed_request", "The form has no readable `payload` field."))?
+                .into_inner();
+            let value: Value = serde_json::from_str(&payload)
+                .map_err(|e| json_error(actix_web::error::JsonPayloadError::Deserialize(e)))?;
+            Ok(parse(value).map(SlackBody)?)
+        })
+    }
+}
+
 /// Reads a JSON document into its request type.
 fn parse<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     if !value.is_object() {

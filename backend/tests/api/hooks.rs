@@ -78,6 +78,12 @@ async fn a_moderators_hook_posts_slack_style_messages_into_the_room(app: TestApp
     expect_json(post_to(&app, &hook, &json!({"text": "Deploy done"})).await, StatusCode::OK).await;
     let stored = latest(&app, &r.alice, r.id).await;
     assert_eq!((&stored["body"], &stored["via"], &stored["seq"]), (&json!("Deploy done"), &json!("CI"), &json!(2)));
+    // Slack's form style: the JSON in a `payload` field.
+    let form = app.client.post(app.url(url)).header("content-type", "application/x-www-form-urlencoded");
+    let sent = form.body("payload=%7B%22text%22%3A%22Tests%20green%22%2C%22username%22%3A%22jenkins%22%7D").send();
+    assert_eq!(expect_json(sent.await.unwrap(), StatusCode::OK).await, json!({"ok": true}));
+    let stored = latest(&app, &r.alice, r.id).await;
+    assert_eq!((&stored["body"], &stored["via"]), (&json!("Tests green"), &json!("jenkins")));
     // A message written by a person says so.
     app.send(&r.carol, r.id, "thanks, CI").await;
     assert_eq!(latest(&app, &r.alice, r.id).await["via"], Value::Null);
@@ -160,6 +166,14 @@ async fn bad_posts_are_refused_and_a_deleted_hook_stops_at_once(app: TestApp) {
     assert_eq!(problem["code"], "invalid_text");
     let malformed = app.client.post(app.url(url)).header("content-type", "application/json").body("{\"text\":").send();
     expect_problem(malformed.await.unwrap(), StatusCode::BAD_REQUEST).await;
+    // Forms (Slack's older `payload=` style): without the field, or with something else than JSON in it.
+    for form in ["text=hi", "payload=%7B%22text%22%3A", "payload=%5B%5D"] {
+        let resp = app.client.post(app.url(url)).header("content-type", "application/x-www-form-urlencoded").body(form);
+        let status = resp.send().await.unwrap().status();
+        assert!(status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY, "{form}: {status}");
+    }
+    let plain = app.client.post(app.url(url)).header("content-type", "text/plain").body("{\"text\": \"hi\"}");
+    expect_problem(plain.send().await.unwrap(), StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
     assert_eq!(latest(&app, &r.alice, r.id).await, Value::Null, "nothing was posted");
 
     // Guessed and mangled secrets.
