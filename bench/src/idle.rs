@@ -14,11 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::deploy::{Deployment, Kind};
 use crate::sse;
@@ -32,8 +31,8 @@ const READ_BUFFER: usize = 4096;
 /// Before each reading, the server gets this long to finish what the last step started.
 const SETTLE: Duration = Duration::from_secs(2);
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Sockets opened and closed before the "before" reading.
-const WARM_UP_SOCKETS: usize = 100;
+/// Connections opened and closed before the "before" reading.
+const WARM_UP_CONNECTIONS: usize = 100;
 /// The target per socket.
 pub const TARGET_KIB_PER_SOCKET: f64 = 16.0;
 
@@ -62,33 +61,21 @@ impl Reading {
     pub fn kib_each(&self) -> f64 {
         self.rss_after_kib.saturating_sub(self.rss_before_kib) as f64 / self.connections.max(1) as f64
     }
+
+    pub fn mib_per_thousand(&self) -> f64 {
+        self.kib_each() * 1000.0 / 1024.0
+    }
 }
 
 pub struct IdleRun {
     pub label: String,
     pub kind: Kind,
-    pub sockets: usize,
     /// KiB, summed over the nodes: after creating the users and rooms, before the restart.
     pub rss_setup_kib: Option<u64>,
-    /// KiB, summed over the nodes.
-    pub rss_before_kib: u64,
-    pub rss_after_kib: u64,
-    /// Seconds to open and subscribe all the sockets.
-    pub open_secs: f64,
-    /// Sockets the server closed while they sat idle.
-    pub closed: u64,
+    /// The idle sockets.
+    pub sockets: Reading,
     /// The SSE streams held afterwards, when asked for (not on the bare server).
     pub sse: Option<Reading>,
-}
-
-impl IdleRun {
-    pub fn kib_per_socket(&self) -> f64 {
-        self.rss_after_kib.saturating_sub(self.rss_before_kib) as f64 / self.sockets.max(1) as f64
-    }
-
-    pub fn mib_per_thousand(&self) -> f64 {
-        self.kib_per_socket() * 1000.0 / 1024.0
-    }
 }
 
 pub async fn run(deployment: &mut Deployment, plan: &Plan) -> Result<IdleRun> {
@@ -98,62 +85,89 @@ pub async fn run(deployment: &mut Deployment, plan: &Plan) -> Result<IdleRun> {
         rss_setup_kib = Some(total_rss(&deployment.pids())?);
         deployment.restart().await?;
     }
-    let warm_up = Plan { sockets: plan.sockets.min(WARM_UP_SOCKETS), users: plan.users, sse_streams: 0 };
-    open_and_hold(deployment, &warm_up, &tokens, &rooms, None).await.context("warm-up sockets")?;
-    tokio::time::sleep(SETTLE).await;
-    let pids = deployment.pids();
-    let rss_before_kib = total_rss(&pids)?;
-    eprintln!(
-        "chat-bench: idle on {}: {} KiB before, opening {} sockets",
-        deployment.label, rss_before_kib, plan.sockets
-    );
-    let (open_secs, closed, rss_after_kib) = open_and_hold(deployment, plan, &tokens, &rooms, Some(&pids)).await?;
-    let sse = match (deployment.kind, plan.sse_streams) {
-        (Kind::Bare, _) | (_, 0) => None,
-        (_, streams) => {
-            deployment.restart().await?;
-            Some(sse::hold(deployment, streams, &tokens, &rooms).await.context("idle SSE streams")?)
-        }
-    };
-    let run = IdleRun {
-        label: deployment.label.clone(),
-        kind: deployment.kind,
-        sockets: plan.sockets,
-        rss_setup_kib,
-        rss_before_kib,
-        rss_after_kib: rss_after_kib.unwrap_or(0),
-        open_secs,
-        closed,
-        sse,
-    };
-    eprintln!("chat-bench:   {}", describe(&run));
-    Ok(run)
-}
-
-/// Opens `plan.sockets` sockets, subscribes each, and (with `pids`) reads the servers' memory once all
-/// are open; then closes them all. Returns the time to open them, how many the server closed, the memory.
-async fn open_and_hold(
-    deployment: &Deployment,
-    plan: &Plan,
-    tokens: &[String],
-    rooms: &[i64],
-    pids: Option<&[u32]>,
-) -> Result<(f64, u64, Option<u64>)> {
     let connects = Arc::new(Semaphore::new(CONNECTS_IN_FLIGHT));
-    hold_all(plan.sockets, pids, "sockets", |index, holder| {
+    let sockets = measure(deployment, plan.sockets, "sockets", |index, holder| {
         let user = index % tokens.len();
         let ws_url = deployment.nodes[index % deployment.nodes.len()].ws_url.clone();
         idle_socket(ws_url, tokens[user].clone(), rooms[user], Arc::clone(&connects), holder)
     })
-    .await
+    .await?;
+    let sse = match (deployment.kind, plan.sse_streams) {
+        (Kind::Bare, _) | (_, 0) => None,
+        (_, streams) => {
+            // Restarted: the memory the sockets left to the allocator would hide the streams' own.
+            deployment.restart().await?;
+            Some(sse::hold(deployment, streams, &tokens, &rooms).await.context("idle SSE streams")?)
+        }
+    };
+    let run = IdleRun { label: deployment.label.clone(), kind: deployment.kind, rss_setup_kib, sockets, sse };
+    eprintln!("chat-bench:   {}", describe(&run));
+    Ok(run)
 }
 
-/// What one held connection is told and tells: it reports once whether it opened, counts itself in `closed`
-/// when the server ends it, and stays open until `stop`.
+/// Opens and closes a few connections (one-time set-up of the servers' workers), reads the servers' memory,
+/// opens `n` connections (`open(index, holder)`, each on its own task), reads the memory again once they are
+/// all open and settled, then closes them.
+pub async fn measure<F, Fut>(deployment: &Deployment, n: usize, what: &str, mut open: F) -> Result<Reading>
+where
+    F: FnMut(usize, Holder) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    hold_all(n.min(WARM_UP_CONNECTIONS), None, what, &mut open).await.with_context(|| format!("warm-up {what}"))?;
+    tokio::time::sleep(SETTLE).await;
+    let pids = deployment.pids();
+    let rss_before_kib = total_rss(&pids)?;
+    eprintln!("chat-bench: idle on {}: {rss_before_kib} KiB before, opening {n} {what}", deployment.label);
+    let (open_secs, closed, rss_after_kib) = hold_all(n, Some(&pids), what, &mut open).await?;
+    Ok(Reading { connections: n, rss_before_kib, rss_after_kib: rss_after_kib.unwrap_or(0), open_secs, closed })
+}
+
+/// What one held connection is told and tells: whether it opened (once), and that the server ended it.
 pub struct Holder {
-    pub ready: mpsc::UnboundedSender<Result<()>>,
-    pub closed: Arc<AtomicU64>,
-    pub stop: watch::Receiver<bool>,
+    ready: mpsc::UnboundedSender<Result<()>>,
+    closed: Arc<AtomicU64>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Holder {
+    /// Reports how opening went; the connection and what keeps it when it opened.
+    pub fn opened<C>(self, connection: Result<C>) -> Option<(C, Held)> {
+        let Holder { ready, closed, stop } = self;
+        match connection {
+            Ok(connection) => {
+                let _ = ready.send(Ok(()));
+                Some((connection, Held { closed, stop }))
+            }
+            Err(err) => {
+                let _ = ready.send(Err(err));
+                None
+            }
+        }
+    }
+}
+
+/// An open connection's side of [`hold_all`].
+pub struct Held {
+    closed: Arc<AtomicU64>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Held {
+    /// Reads the connection (`alive`: true for each thing it receives while open, false or the end when the
+    /// server ended it) until the bench stops it: true then; false, counted as closed, when the server ended it.
+    pub async fn until_stopped(mut self, mut alive: impl Stream<Item = bool> + Unpin) -> bool {
+        let stopped = self.stop.wait_for(|stop| *stop);
+        tokio::pin!(stopped);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return true,
+                open = alive.next() => if open != Some(true) {
+                    self.closed.fetch_add(1, Ordering::Relaxed);
+                    return false;
+                },
+            }
+        }
+    }
 }
 
 /// Runs `n` connections (`open(index, holder)`, each on its own task) until all have opened, reads the memory
@@ -209,15 +223,16 @@ where
 }
 
 pub fn describe(run: &IdleRun) -> String {
+    let sockets = &run.sockets;
     format!(
         "{} sockets in {:.1}s: {:.1} MiB -> {:.1} MiB, {:.2} MiB per 1,000, {:.1} KiB per socket, closed {}",
-        run.sockets,
-        run.open_secs,
-        run.rss_before_kib as f64 / 1024.0,
-        run.rss_after_kib as f64 / 1024.0,
-        run.mib_per_thousand(),
-        run.kib_per_socket(),
-        run.closed
+        sockets.connections,
+        sockets.open_secs,
+        sockets.rss_before_kib as f64 / 1024.0,
+        sockets.rss_after_kib as f64 / 1024.0,
+        sockets.mib_per_thousand(),
+        sockets.kib_each(),
+        sockets.closed
     )
 }
 
@@ -244,7 +259,6 @@ async fn prepare(deployment: &Deployment, plan: &Plan) -> Result<(Vec<String>, V
 }
 
 async fn idle_socket(ws_url: String, token: String, room_id: i64, connects: Arc<Semaphore>, holder: Holder) {
-    let Holder { ready, closed, mut stop } = holder;
     let opened = async {
         // `expect`: the semaphore is never closed.
         let _permit = connects.acquire().await.expect("semaphore open");
@@ -253,33 +267,12 @@ async fn idle_socket(ws_url: String, token: String, room_id: i64, connects: Arc<
         Ok::<_, anyhow::Error>(socket)
     }
     .await;
-    let mut socket = match opened {
-        Ok(socket) => {
-            let _ = ready.send(Ok(()));
-            socket
-        }
-        Err(err) => {
-            let _ = ready.send(Err(err));
-            return;
-        }
-    };
-    drop(ready);
-    let stopped = stop.wait_for(|stop| *stop);
-    tokio::pin!(stopped);
-    loop {
-        tokio::select! {
-            _ = &mut stopped => break,
-            frame = socket.next() => match frame {
-                Some(Ok(Message::Close(_)) | Err(_)) | None => {
-                    closed.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-                // Presence of the user's other sockets, pings (answered by the library).
-                Some(Ok(_)) => {}
-            },
-        }
+    let Some((mut socket, held)) = holder.opened(opened) else { return };
+    // Presence of the user's other sockets, pings (answered by the library): all the same here.
+    let open = socket.by_ref().map(|frame| matches!(frame, Ok(ref message) if !message.is_close()));
+    if held.until_stopped(open).await {
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close(None)).await;
     }
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, socket.close(None)).await;
 }
 
 pub fn total_rss(pids: &[u32]) -> Result<u64> {

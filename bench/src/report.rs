@@ -301,7 +301,7 @@ fn sse_table(out: &mut String, runs: &[IdleRun]) {
             sse.rss_before_kib as f64 / 1024.0,
             sse.rss_after_kib as f64 / 1024.0,
             sse.kib_each(),
-            times(sse.kib_each(), Some(run.kib_per_socket())),
+            times(sse.kib_each(), Some(run.sockets.kib_each())),
             sse.open_secs,
             sse.closed
         );
@@ -445,7 +445,7 @@ pub fn idle_section(runs: &[IdleRun], notes: &[String], plan: &idle::Plan, machi
         users = plan.users,
         target = idle::TARGET_KIB_PER_SOCKET,
     );
-    let bare = runs.iter().find(|r| r.kind == Kind::Bare).map(IdleRun::kib_per_socket);
+    let bare = runs.iter().find(|r| r.kind == Kind::Bare).map(|r| r.sockets.kib_each());
     let _ = writeln!(
         out,
         "| target | sockets | RSS before MiB | RSS after MiB | MiB per 1,000 | KiB per socket | vs bare | opened in s | closed |"
@@ -456,14 +456,14 @@ pub fn idle_section(runs: &[IdleRun], notes: &[String], plan: &idle::Plan, machi
             out,
             "| {} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {} | {:.1} | {} |",
             run.label,
-            run.sockets,
-            run.rss_before_kib as f64 / 1024.0,
-            run.rss_after_kib as f64 / 1024.0,
-            run.mib_per_thousand(),
-            run.kib_per_socket(),
-            if run.kind == Kind::Bare { "-".to_string() } else { times(run.kib_per_socket(), bare) },
-            run.open_secs,
-            run.closed
+            run.sockets.connections,
+            run.sockets.rss_before_kib as f64 / 1024.0,
+            run.sockets.rss_after_kib as f64 / 1024.0,
+            run.sockets.mib_per_thousand(),
+            run.sockets.kib_each(),
+            if run.kind == Kind::Bare { "-".to_string() } else { times(run.sockets.kib_each(), bare) },
+            run.sockets.open_secs,
+            run.sockets.closed
         );
     }
     sse_table(&mut out, runs);

@@ -2,7 +2,6 @@
 //! its `subscribed` event), held doing nothing, the servers' memory read before and after.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -10,45 +9,20 @@ use reqwest::{Client, StatusCode};
 use tokio::sync::Semaphore;
 
 use crate::deploy::Deployment;
-use crate::idle::{Holder, Reading, hold_all, total_rss};
+use crate::idle::{Holder, Reading, measure};
 
 /// Streams being opened at once.
 const OPENS_IN_FLIGHT: usize = 64;
-/// Before each reading, the server gets this long to finish what the last step started.
-const SETTLE: Duration = Duration::from_secs(2);
 /// How long a stream may take to say `subscribed`.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Streams opened and closed before the "before" reading (one-time set-up, as for sockets).
-const WARM_UP_STREAMS: usize = 100;
-
-/// On servers just restarted (so that the memory the sockets before them left to the allocator does not
-/// hide the streams' own): opens `streams` streams (round robin over the users' rooms and the nodes), reads
-/// the memory once all are subscribed, then drops them.
+/// Opens `streams` streams (round robin over the users' rooms and the nodes), reads the memory once all are
+/// subscribed, then drops them (see [`measure`]).
 pub async fn hold(deployment: &Deployment, streams: usize, tokens: &[String], rooms: &[i64]) -> Result<Reading> {
     // One connection per stream: a stream holds its connection for as long as it is open.
     let client = Client::builder().no_proxy().pool_max_idle_per_host(0).build()?;
-    batch(&client, deployment, streams.min(WARM_UP_STREAMS), tokens, rooms, None).await.context("warm-up streams")?;
-    tokio::time::sleep(SETTLE).await;
-    let pids = deployment.pids();
-    let rss_before_kib = total_rss(&pids)?;
-    eprintln!("chat-bench: idle on {}: {} KiB before, opening {streams} SSE streams", deployment.label, rss_before_kib);
-    let (open_secs, closed, rss_after_kib) = batch(&client, deployment, streams, tokens, rooms, Some(&pids)).await?;
-    Ok(Reading { connections: streams, rss_before_kib, rss_after_kib: rss_after_kib.unwrap_or(0), open_secs, closed })
-}
-
-/// Opens `streams` streams and (with `pids`) reads the memory once all are open; then drops them all.
-/// Returns the time to open them, how many the server ended, the memory.
-async fn batch(
-    client: &Client,
-    deployment: &Deployment,
-    streams: usize,
-    tokens: &[String],
-    rooms: &[i64],
-    pids: Option<&[u32]>,
-) -> Result<(f64, u64, Option<u64>)> {
     let opens = Arc::new(Semaphore::new(OPENS_IN_FLIGHT));
-    hold_all(streams, pids, "streams", |index, holder| {
+    measure(deployment, streams, "SSE streams", |index, holder| {
         let user = index % tokens.len();
         let node = &deployment.nodes[index % deployment.nodes.len()];
         let url = format!("{}/api/v1/rooms/{}/events", node.base_url, rooms[user]);
@@ -58,39 +32,22 @@ async fn batch(
 }
 
 async fn idle_stream(client: Client, url: String, token: String, opens: Arc<Semaphore>, holder: Holder) {
-    let Holder { ready, closed, mut stop } = holder;
     let opened = async {
         // `expect`: the semaphore is never closed.
         let _permit = opens.acquire().await.expect("semaphore open");
         tokio::time::timeout(OPEN_TIMEOUT, open(&client, &url, &token)).await.context("opening a stream")?
     }
     .await;
-    let mut response = match opened {
-        Ok(response) => {
-            let _ = ready.send(Ok(()));
-            response
+    let Some((response, held)) = holder.opened(opened) else { return };
+    // Keep-alive comments and presence while it is open; an error or the end when the server ended it.
+    let chunks = futures_util::stream::unfold(response, |mut response| async move {
+        match response.chunk().await {
+            Ok(Some(_)) => Some((true, response)),
+            Ok(None) => None,
+            Err(_) => Some((false, response)),
         }
-        Err(err) => {
-            let _ = ready.send(Err(err));
-            return;
-        }
-    };
-    drop(ready);
-    let stopped = stop.wait_for(|stop| *stop);
-    tokio::pin!(stopped);
-    loop {
-        tokio::select! {
-            _ = &mut stopped => return,
-            chunk = response.chunk() => match chunk {
-                // Keep-alive comments, presence.
-                Ok(Some(_)) => {}
-                Ok(None) | Err(_) => {
-                    closed.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-            },
-        }
-    }
+    });
+    held.until_stopped(Box::pin(chunks)).await;
 }
 
 /// A stream, read up to its `subscribed` event.
