@@ -2,7 +2,7 @@
 //! Made, listed and deleted by the room's owner and admins; the secret is shown once and only its hash
 //! is stored, as for API tokens.
 
-use chat_api::{CreateIncomingHookRequest, CreatedIncomingHook, FieldError, IncomingHook};
+use chat_api::{CreateIncomingHookRequest, CreatedIncomingHook, IncomingHook};
 use diesel::prelude::*;
 
 use super::credentials::{hash_secret, new_secret};
@@ -23,10 +23,7 @@ const LAST_USED_PRECISION: chrono::Duration = chrono::Duration::minutes(1);
 pub fn checked_name(field: &str, name: &str) -> Result<String, ApiError> {
     let name = name.trim();
     if !(1..=64).contains(&name.chars().count()) {
-        return Err(ApiError::Validation(vec![FieldError {
-            field: field.into(),
-            message: "must be 1 to 64 characters".into(),
-        }]));
+        return Err(ApiError::invalid(field, "must be 1 to 64 characters"));
     }
     super::text::check_name(field, name)?;
     Ok(name.to_owned())

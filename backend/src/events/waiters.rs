@@ -5,6 +5,7 @@
 //! database, so a wake-up lost (Redis dropping an event) costs latency, never a message.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -15,6 +16,9 @@ pub struct RoomWaiters {
     rooms: Mutex<HashMap<i64, Arc<Notify>>>,
     /// Requests held per user on this node (each holds a connection: bounded, see [`RoomWaiters::enter`]).
     per_user: Mutex<HashMap<i64, usize>>,
+    /// Requests held on this node, so that [`RoomWaiters::wake`], called for every message on the delivery
+    /// path, takes no lock while nobody long-polls (the usual case).
+    held: AtomicUsize,
 }
 
 /// A held request's place: wakes on the room's next message; leaving frees the user's slot.
@@ -41,12 +45,18 @@ impl RoomWaiters {
             }
             *held += 1;
         }
+        // Before the request arms its wake-up and reads: a `wake` that still sees 0 came after a commit that
+        // this request's read will see.
+        self.held.fetch_add(1, Ordering::SeqCst);
         let notify = lock(&self.rooms).entry(room_id).or_default().clone();
         Some(Waiter { waiters: self, room_id, user_id, notify })
     }
 
     /// The room has a new message: every request waiting on it reads again.
     pub fn wake(&self, room_id: i64) {
+        if self.held.load(Ordering::SeqCst) == 0 {
+            return;
+        }
         if let Some(notify) = lock(&self.rooms).get(&room_id) {
             notify.notify_waiters();
         }
@@ -62,7 +72,7 @@ impl RoomWaiters {
     /// Requests held on this node.
     #[cfg(test)]
     fn held(&self) -> usize {
-        lock(&self.per_user).values().sum()
+        self.held.load(Ordering::SeqCst)
     }
 }
 
@@ -75,6 +85,7 @@ impl Waiter<'_> {
 
 impl Drop for Waiter<'_> {
     fn drop(&mut self) {
+        self.waiters.held.fetch_sub(1, Ordering::SeqCst);
         {
             let mut per_user = lock(&self.waiters.per_user);
             if let Some(held) = per_user.get_mut(&self.user_id) {
