@@ -8,4 +8,5 @@ pub mod message_list;
 pub mod message_parts;
 pub mod people_search;
 pub mod room_list;
+pub mod shown_once;
 pub mod status;

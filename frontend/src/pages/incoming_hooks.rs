@@ -6,8 +6,9 @@ use chat_api::{CreateIncomingHookRequest, CreatedIncomingHook, IncomingHook};
 use leptos::prelude::*;
 
 use crate::api::Api;
+use crate::components::shown_once::ShownOnce;
 use crate::components::status::StatusLine;
-use crate::util::{copy_text, full_time, page_origin};
+use crate::util::{full_time, page_origin};
 
 #[component]
 pub fn IncomingHooks(room_id: Memo<i64>) -> impl IntoView {
@@ -75,19 +76,12 @@ pub fn IncomingHooks(room_id: Memo<i64>) -> impl IntoView {
 /// The new hook's URL, once: it holds the secret.
 #[component]
 fn HookUrl(created: RwSignal<Option<CreatedIncomingHook>>) -> impl IntoView {
-    let copied = RwSignal::new(false);
     let url = move || created.with(|c| c.as_ref().map(|h| format!("{}{}", page_origin(), h.url))).unwrap_or_default();
-    let name = move || created.with(|c| c.as_ref().map(|h| h.name.clone())).unwrap_or_default();
-    view! {
-        <div class="secret" role="status">
-            <p>{move || format!("The URL of “{}”: copy it now, it is not shown again.", name())}</p>
-            <input class="token-secret" readonly aria-label="The new hook's URL" prop:value=url />
-            <button type="button" on:click=move |_| copied.set(copy_text(&url()))>
-                {move || if copied.get() { "Copied" } else { "Copy" }}
-            </button>
-            <button type="button" class="link" on:click=move |_| created.set(None)>"Done"</button>
-        </div>
-    }
+    let message = move || {
+        let name = created.with(|c| c.as_ref().map(|h| h.name.clone())).unwrap_or_default();
+        format!("The URL of “{name}”: copy it now, it is not shown again.")
+    };
+    view! { <ShownOnce message=message value=url label="The new hook's URL" done=move |()| created.set(None) /> }
 }
 
 #[component]

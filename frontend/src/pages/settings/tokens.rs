@@ -5,8 +5,9 @@ use chat_api::{ApiToken, CreateApiTokenRequest, CreatedApiToken, Scope};
 use leptos::prelude::*;
 
 use crate::api::Api;
+use crate::components::shown_once::ShownOnce;
 use crate::components::status::StatusLine;
-use crate::util::{copy_text, full_time};
+use crate::util::full_time;
 
 #[component]
 pub fn ApiTokens() -> impl IntoView {
@@ -118,21 +119,12 @@ fn NewToken(
 /// The new token's secret, once.
 #[component]
 fn Secret(created: RwSignal<Option<CreatedApiToken>>) -> impl IntoView {
-    let copied = RwSignal::new(false);
+    let message = move || {
+        let name = created.with(|c| c.as_ref().map(|t| format!("“{}”", t.name))).unwrap_or_default();
+        format!("Your new token {name}: copy it now, it is not shown again.")
+    };
     let secret = move || created.with(|c| c.as_ref().map(|t| t.token.clone())).unwrap_or_default();
-    view! {
-        <div class="secret" role="status">
-            <p>{move || format!(
-                "Your new token {}: copy it now, it is not shown again.",
-                created.with(|c| c.as_ref().map(|t| format!("“{}”", t.name))).unwrap_or_default()
-            )}</p>
-            <input class="token-secret" readonly aria-label="The new token" prop:value=secret />
-            <button type="button" on:click=move |_| copied.set(copy_text(&secret()))>
-                {move || if copied.get() { "Copied" } else { "Copy" }}
-            </button>
-            <button type="button" class="link" on:click=move |_| created.set(None)>"Done"</button>
-        </div>
-    }
+    view! { <ShownOnce message=message value=secret label="The new token" done=move |()| created.set(None) /> }
 }
 
 #[component]
