@@ -42,6 +42,45 @@ pub struct Config {
     /// Peers whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`: addresses or CIDR blocks);
     /// empty: the client address is always the peer's.
     pub trusted_proxies: Vec<IpNet>,
+    /// Outgoing webhooks: where they may go and how they are retried.
+    pub webhooks: WebhookSettings,
+}
+
+/// How outgoing webhooks are sent (CONTRACT-2 "Webhooks").
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// Hosts (names or addresses, lowercase) a webhook may reach over plain `http://` and at loopback,
+    /// private or link-local addresses (`WEBHOOK_ALLOW_HOSTS`, comma-separated): an internal service
+    /// the operator trusts. Everything else must be `https://` to a public address.
+    pub allow_hosts: Vec<String>,
+    /// Deliveries in flight at once on this node (`WEBHOOK_CONCURRENCY`); each webhook has at most one.
+    pub concurrency: usize,
+    /// The waits after each failed attempt; the last repeats until `give_up_after`.
+    pub retry_delays: Vec<Duration>,
+    /// A webhook whose event has failed for this long is disabled and its room's owner notified.
+    pub give_up_after: Duration,
+    /// How long a receiver has to answer (`WEBHOOK_TIMEOUT_SECONDS`, default 10).
+    pub timeout: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        let minutes = |m: u64| Duration::from_secs(60 * m);
+        WebhookSettings {
+            allow_hosts: Vec::new(),
+            concurrency: 64,
+            retry_delays: vec![
+                Duration::from_secs(5),
+                Duration::from_secs(30),
+                minutes(2),
+                minutes(10),
+                minutes(60),
+                minutes(240),
+            ],
+            give_up_after: Duration::from_secs(3 * 24 * 3600),
+            timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 /// The request rates of `RATE_LIMIT_*`; `None` switches a limit off. Defaults are for people
@@ -154,6 +193,7 @@ impl Default for Config {
             rate_limits: RateLimits::default(),
             max_sockets_per_user: 20,
             trusted_proxies: Vec::new(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -211,6 +251,19 @@ impl Config {
                 .transpose()
                 .map_err(|problem| ConfigError { name: "TRUSTED_PROXIES", problem })?
                 .unwrap_or_default(),
+            webhooks: WebhookSettings {
+                allow_hosts: var("WEBHOOK_ALLOW_HOSTS")
+                    .map(|v| v.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect())
+                    .unwrap_or_default(),
+                concurrency: parse_var("WEBHOOK_CONCURRENCY")?
+                    .filter(|&n: &usize| n > 0)
+                    .unwrap_or(defaults.webhooks.concurrency),
+                timeout: parse_var("WEBHOOK_TIMEOUT_SECONDS")?
+                    .filter(|&s: &u64| s > 0)
+                    .map(Duration::from_secs)
+                    .unwrap_or(defaults.webhooks.timeout),
+                ..defaults.webhooks
+            },
         })
     }
 }

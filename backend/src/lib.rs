@@ -7,7 +7,8 @@
 //! - [`ws`]: the WebSocket gateway (sessions, the room hub, tickets, presence).
 //! - [`events`]: every room event, and the writer: the one ordered path that commits and publishes them;
 //!   [`broker`]: their fan-out to every node's hub, in-process or through Redis;
-//!   [`revocations`]: ended sessions and revoked tokens, read back from the database.
+//!   [`revocations`]: ended sessions and revoked tokens, read back from the database;
+//!   [`webhooks`]: room events POSTed to outside URLs, from a queue the writer fills.
 //! - [`domain`]: the rules (accounts, sessions, tokens, rooms, messages) as functions over a connection.
 //! - [`db`]: the connection pool, the schema, the rows.
 //! - [`error`]: the one error type, rendered as problem+json; [`telemetry`]: logs and metrics.
@@ -27,6 +28,7 @@ pub mod openapi;
 pub mod revocations;
 pub mod state;
 pub mod telemetry;
+pub mod webhooks;
 pub mod ws;
 
 use std::io;
@@ -103,12 +105,20 @@ impl Application {
             config.trusted_proxies.clone(),
             realtime.redis.clone(),
         );
+        let wakeup = webhooks::Wakeup::default();
+        let writer = MessageWriter::start(
+            db.clone(),
+            realtime.broker.clone(),
+            realtime.hub.member_checks.clone(),
+            wakeup.clone(),
+        );
+        webhooks::Dispatcher::start(db.clone(), config.webhooks.clone(), writer.clone(), wakeup);
         let state = web::Data::new(AppState {
             limits,
             keys: JwtKeys::new(&secret, config.access_token_ttl),
             metrics: telemetry::metrics_handle(),
             realtime: Arc::clone(&realtime),
-            writer: MessageWriter::start(db.clone(), realtime.broker.clone(), realtime.hub.member_checks.clone()),
+            writer,
             db,
             config,
             spa,

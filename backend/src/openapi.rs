@@ -7,7 +7,7 @@ use utoipa::openapi::{ContentBuilder, Object, Ref, RefOr, ResponseBuilder, Type}
 use utoipa::{Modify, OpenApi};
 
 use crate::http::{
-    accounts, auth, hooks, invites, messages, moderation, notifications, ops, rooms, search, sessions, tokens,
+    accounts, auth, hooks, invites, messages, moderation, notifications, ops, rooms, search, sessions, tokens, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -40,6 +40,7 @@ gets 429 `rate_limited` with `Retry-After`.",
         messages::remove_reaction, messages::mark_read,
         notifications::list, notifications::read, search::find,
         hooks::create, hooks::list, hooks::delete, hooks::post,
+        webhooks::create, webhooks::list, webhooks::update, webhooks::delete, webhooks::deliveries,
         crate::ws::issue_ticket, crate::ws::connect, crate::ws::events,
         ops::healthz, ops::readyz, ops::metrics, ops::openapi_json,
     ),
@@ -55,7 +56,12 @@ gets 429 `rate_limited` with `Retry-After`.",
         (name = "rooms", description = "Rooms and membership"),
         (name = "moderation", description = "Roles, mutes, removals, bans and the audit log of a room"),
         (name = "messages", description = "Sending and reading messages"),
-        (name = "integrations", description = "Incoming hooks: Slack-compatible URLs that post into a room"),
+        (name = "integrations", description = "Incoming hooks: Slack-compatible URLs that post into a room. \
+Outgoing webhooks: each event of the chosen types is POSTed as JSON `{\"type\", \"room_id\", \"timestamp\", \"data\"}`, \
+signed the Standard Webhooks way (headers `webhook-id`, the same on every retry; `webhook-timestamp`, seconds; \
+`webhook-signature: v1,<base64 HMAC-SHA256 of \"id.timestamp.body\" with the secret's key>`), at least once and \
+in order per webhook. A non-2xx answer or none within 10 s is retried after about 5 s, 30 s, 2 min, 10 min, 1 h, \
+then every 4 h; after 3 days of failure the webhook is disabled and the room's owner notified."),
         (name = "realtime", description = "The WebSocket gateway (frames: openapi/asyncapi.yaml)"),
         (name = "operations", description = "Health, readiness, metrics"),
     ),

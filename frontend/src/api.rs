@@ -11,6 +11,10 @@ use chat_api::{
     SessionList, TokenResponse, UpdateMeRequest, UpdateMemberRequest, UpdateRoomRequest, User, UserList,
     UsernameRequest, WsTicket,
 };
+use chat_api::{
+    CreateWebhookRequest, CreatedWebhook, UpdateWebhookRequest, Webhook, WebhookDelivery, WebhookDeliveryList,
+    WebhookList,
+};
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -393,6 +397,32 @@ impl Api {
 
     pub async fn delete_incoming_hook(&self, room_id: i64, hook_id: i64) -> Result<(), ApiError> {
         self.delete_path(&format!("/rooms/{room_id}/hooks/{hook_id}")).await
+    }
+
+    pub async fn webhooks(&self, room_id: i64) -> Result<Vec<Webhook>, ApiError> {
+        Ok(self.get::<WebhookList>(&format!("/rooms/{room_id}/webhooks")).await?.items)
+    }
+
+    pub async fn create_webhook(&self, room_id: i64, req: &CreateWebhookRequest) -> Result<CreatedWebhook, ApiError> {
+        self.post(&format!("/rooms/{room_id}/webhooks"), req).await
+    }
+
+    pub async fn update_webhook(
+        &self,
+        room_id: i64,
+        webhook_id: i64,
+        req: &UpdateWebhookRequest,
+    ) -> Result<Webhook, ApiError> {
+        self.patch(&format!("/rooms/{room_id}/webhooks/{webhook_id}"), req).await
+    }
+
+    pub async fn delete_webhook(&self, room_id: i64, webhook_id: i64) -> Result<(), ApiError> {
+        self.delete_path(&format!("/rooms/{room_id}/webhooks/{webhook_id}")).await
+    }
+
+    pub async fn webhook_deliveries(&self, room_id: i64, webhook_id: i64) -> Result<Vec<WebhookDelivery>, ApiError> {
+        let path = format!("/rooms/{room_id}/webhooks/{webhook_id}/deliveries");
+        Ok(self.get::<WebhookDeliveryList>(&path).await?.items)
     }
 
     pub async fn preview_invite(&self, code: &str) -> Result<InvitePreview, ApiError> {

@@ -52,11 +52,22 @@ pub async fn ask() -> Permission {
 pub fn headline(notification: &Notification, store: &Store) -> String {
     let room =
         store.rooms.with_untracked(|r| r.get(&notification.room_id).map(|room| room.name.clone())).unwrap_or_default();
-    let author = shown_name(&notification.message.author);
+    let author = notification.message.as_ref().map(|m| shown_name(&m.author)).unwrap_or_default();
     match notification.kind {
         NotificationKind::Mention => format!("{author} mentioned you in {room}"),
         NotificationKind::Reply => format!("{author} replied to you in {room}"),
         NotificationKind::Direct => format!("{author} wrote to you"),
+        NotificationKind::WebhookDisabled => format!("A webhook of {room} was turned off: it kept failing"),
+    }
+}
+
+/// What a notification shows under its headline: the message's text, or the webhook's URL.
+pub fn excerpt(notification: &Notification) -> String {
+    match (&notification.message, &notification.webhook) {
+        (Some(m), _) if m.deleted => "message deleted".to_owned(),
+        (Some(m), _) => m.body.clone(),
+        (None, Some(w)) => format!("{} failed for 3 days; turn it on again in the room's settings.", w.url),
+        (None, None) => String::new(),
     }
 }
 
@@ -66,7 +77,7 @@ pub fn show(notification: &Notification, store: &Store) {
         return;
     }
     let options = NotificationOptions::new();
-    let body: String = notification.message.body.chars().take(EXCERPT_CHARS).collect();
+    let body: String = excerpt(notification).chars().take(EXCERPT_CHARS).collect();
     options.set_body(&body);
     // One per notification, even if the frame comes twice (resume, two tabs).
     options.set_tag(&format!("chat-notification-{}", notification.id));

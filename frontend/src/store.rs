@@ -442,9 +442,11 @@ impl Store {
                 room.last_read_seq = seq;
                 room.unread_count =
                     if seq >= last_seq_of(room) { 0 } else { room.unread_count.min(last_seq_of(room) - seq) };
-                // The server reads the room's notifications up to `seq` with it.
+                // The server reads the room's notifications up to `seq` with it (a webhook's, at seq 0, too).
                 let read_now = self.notifications.with_untracked(|all| {
-                    all.iter().filter(|n| n.room_id == room_id && !n.read && n.message.seq <= seq).count() as i64
+                    all.iter()
+                        .filter(|n| n.room_id == room_id && !n.read && n.message.as_ref().map_or(0, |m| m.seq) <= seq)
+                        .count() as i64
                 });
                 room.mention_count = if seq >= last_seq_of(room) { 0 } else { (room.mention_count - read_now).max(0) };
                 moved = true;

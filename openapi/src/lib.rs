@@ -14,6 +14,7 @@ pub mod hooks;
 pub mod messages;
 pub mod problem;
 pub mod rooms;
+pub mod webhooks;
 pub mod ws;
 
 pub use auth::*;
@@ -21,4 +22,5 @@ pub use hooks::*;
 pub use messages::*;
 pub use problem::*;
 pub use rooms::*;
+pub use webhooks::*;
 pub use ws::*;

@@ -112,9 +112,22 @@ pub enum NotificationKind {
     Reply,
     /// A message in a direct room of the user's.
     Direct,
+    /// A webhook of a room the user owns was disabled after failing for 3 days (`webhook` says which;
+    /// `message` is null).
+    #[serde(rename = "webhook_disabled")]
+    WebhookDisabled,
 }
 
-/// A message the user should hear of.
+/// The webhook a `webhook_disabled` notification is about.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct NotifiedWebhook {
+    pub id: i64,
+    pub url: String,
+}
+
+/// Something the user should hear of: a message, or (`webhook_disabled`) a webhook of their room.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -122,8 +135,13 @@ pub struct Notification {
     pub id: i64,
     pub kind: NotificationKind,
     pub room_id: i64,
-    /// The message as it now is.
-    pub message: Message,
+    /// The message as it now is; null only for `webhook_disabled`.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub message: Option<Message>,
+    /// The webhook, for `webhook_disabled`; null otherwise.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub webhook: Option<NotifiedWebhook>,
     pub read: bool,
     pub created_at: DateTime<Utc>,
 }

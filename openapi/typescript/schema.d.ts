@@ -686,6 +686,65 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/rooms/{room_id}/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The room's webhooks, newest first, without their secrets (the owner or an admin). */
+        get: operations["list_webhooks"];
+        put?: never;
+        /**
+         * Make a webhook (the owner or an admin): the room's events of the chosen types are POSTed to its URL,
+         *     signed with the secret shown only here.
+         */
+        post: operations["create_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rooms/{room_id}/webhooks/{webhook_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a webhook and what is queued for it (the owner or an admin). */
+        delete: operations["delete_webhook"];
+        options?: never;
+        head?: never;
+        /** Change a webhook's URL, events, or whether it is enabled (the owner or an admin). */
+        patch: operations["update_webhook"];
+        trace?: never;
+    };
+    "/api/v1/rooms/{room_id}/webhooks/{webhook_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The webhook's last 100 delivery attempts, newest first, with the receiver's status, the time taken
+         *     and why an attempt failed (the owner or an admin).
+         */
+        get: operations["list_webhook_deliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/search": {
         parameters: {
             query?: never;
@@ -965,6 +1024,16 @@ export interface components {
             topic?: string | null;
             visibility?: null | components["schemas"]["Visibility"];
         };
+        /** @description `POST /rooms/{room_id}/webhooks`. */
+        CreateWebhookRequest: {
+            /** @description At least one. */
+            events: components["schemas"]["WebhookEventType"][];
+            /**
+             * @description `https://...`, or `http://` to a host listed in the server's `WEBHOOK_ALLOW_HOSTS`; at most 2048
+             *     characters. A host that resolves to a loopback, private or link-local address is refused unless listed.
+             */
+            url: string;
+        };
         /** @description A new API token with its secret, shown once. */
         CreatedApiToken: {
             /** Format: date-time */
@@ -986,6 +1055,21 @@ export interface components {
             id: number;
             name: string;
             /** @description `/api/v1/hooks/{secret}`: POST Slack's incoming-webhook JSON there. Shown only in this response. */
+            url: string;
+        };
+        /** @description A new webhook with its signing secret, shown once. */
+        CreatedWebhook: {
+            /** Format: date-time */
+            created_at: string;
+            enabled: boolean;
+            events: components["schemas"]["WebhookEventType"][];
+            /** Format: int64 */
+            id: number;
+            /**
+             * @description `whsec_` and a base64 key: verify each delivery's `webhook-signature` with it (any Standard
+             *     Webhooks library does). Shown only in this response.
+             */
+            secret: string;
             url: string;
         };
         /** @description `DELETE /me`: the password again, to be sure. */
@@ -1129,29 +1213,35 @@ export interface components {
             has_more: boolean;
             items: components["schemas"]["Message"][];
         };
-        /** @description A message the user should hear of. */
+        /** @description Something the user should hear of: a message, or (`webhook_disabled`) a webhook of their room. */
         Notification: {
             /** Format: date-time */
             created_at: string;
             /** Format: int64 */
             id: number;
             kind: components["schemas"]["NotificationKind"];
-            /** @description The message as it now is. */
-            message: components["schemas"]["Message"];
+            message: null | components["schemas"]["Message"];
             read: boolean;
             /** Format: int64 */
             room_id: number;
+            webhook: null | components["schemas"]["NotifiedWebhook"];
         };
         /**
          * @description Why a notification was made.
          * @enum {string}
          */
-        NotificationKind: "mention" | "reply" | "direct";
+        NotificationKind: "mention" | "reply" | "direct" | "webhook_disabled";
         /** @description `GET /notifications`: newest first. */
         NotificationPage: {
             items: components["schemas"]["Notification"][];
             /** @description Pass as `cursor` for the next (older) page; null on the last one. */
             next_cursor: string | null;
+        };
+        /** @description The webhook a `webhook_disabled` notification is about. */
+        NotifiedWebhook: {
+            /** Format: int64 */
+            id: number;
+            url: string;
         };
         /** @description Every error response, as `application/problem+json`. */
         Problem: {
@@ -1377,6 +1467,15 @@ export interface components {
             topic?: string | null;
             visibility?: null | components["schemas"]["Visibility"];
         };
+        /**
+         * @description `PATCH /rooms/{room_id}/webhooks/{webhook_id}`: only what is given changes. Enabling a webhook again
+         *     retries what is queued for it at once.
+         */
+        UpdateWebhookRequest: {
+            enabled?: boolean | null;
+            events?: components["schemas"]["WebhookEventType"][] | null;
+            url?: string | null;
+        };
         /** @description A person (or the owner of an API token) as every other user sees them. */
         User: {
             /** Format: date-time */
@@ -1401,6 +1500,60 @@ export interface components {
         };
         /** @enum {string} */
         Visibility: "public" | "private";
+        /** @description A webhook as listed (without its secret). */
+        Webhook: {
+            /** Format: date-time */
+            created_at: string;
+            /** @description Who made it. */
+            created_by: components["schemas"]["User"];
+            /** @description `false` when turned off, or after 3 days of failed deliveries. */
+            enabled: boolean;
+            events: components["schemas"]["WebhookEventType"][];
+            /** Format: int64 */
+            id: number;
+            /**
+             * Format: int64
+             * @description Events waiting to be delivered.
+             */
+            pending: number;
+            url: string;
+        };
+        /** @description One attempt to deliver an event. */
+        WebhookDelivery: {
+            /**
+             * Format: int32
+             * @description 1 for the first attempt.
+             */
+            attempt: number;
+            /** Format: date-time */
+            attempted_at: string;
+            /** Format: int64 */
+            duration_ms: number;
+            /** @description Why it failed (no answer in 10 s, refused address, ...); null when the receiver answered. */
+            error: string | null;
+            /** @description The `webhook-id` header: the same on every attempt of one event. */
+            event_id: string;
+            event_type: components["schemas"]["WebhookEventType"];
+            /** Format: int64 */
+            id: number;
+            /**
+             * Format: int32
+             * @description The receiver's HTTP status; null when there was no answer.
+             */
+            status_code: number | null;
+        };
+        /** @description `GET /rooms/{room_id}/webhooks/{webhook_id}/deliveries`: the last 100 attempts, newest first. */
+        WebhookDeliveryList: {
+            items: components["schemas"]["WebhookDelivery"][];
+        };
+        /**
+         * @description What a webhook can be sent. The `type` of each event POSTed, and what its `data` holds.
+         * @enum {string}
+         */
+        WebhookEventType: "message.created" | "message.updated" | "message.deleted" | "reaction.added" | "reaction.removed" | "member.joined" | "member.left";
+        WebhookList: {
+            items: components["schemas"]["Webhook"][];
+        };
         /** @description A single-use credential for opening a WebSocket from a browser. */
         WsTicket: {
             /** Format: int64 */
@@ -5243,6 +5396,400 @@ export interface operations {
             };
             /** @description `validation_failed`: JSON of the wrong shape, or breaking a rule; `errors` names the fields. `invalid_text`: U+0000 in any string, or a control character where none may be */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            /** @description `service_unavailable`: the database (or Redis) is down; retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_webhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's id */
+                room_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookList"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_a_moderator` or `insufficient_scope` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `room_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            /** @description `service_unavailable`: the database (or Redis) is down; retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    create_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's id */
+                room_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description Made: the secret is shown this once */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreatedWebhook"];
+                };
+            };
+            /** @description `malformed_json`: the body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_a_moderator` or `insufficient_scope` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `room_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: a body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: a body declared as something other than JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed`: a URL that is not https, resolves to a loopback, private or link-local address, or cannot be resolved; no events; too many webhooks */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            /** @description `service_unavailable`: the database (or Redis) is down; retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    delete_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's id */
+                room_id: number;
+                /** @description The webhook's id */
+                webhook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_a_moderator` or `insufficient_scope` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `room_not_found` or `webhook_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            /** @description `service_unavailable`: the database (or Redis) is down; retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    update_webhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's id */
+                room_id: number;
+                /** @description The webhook's id */
+                webhook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateWebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description As it now is */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            /** @description `malformed_json`: the body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_a_moderator` or `insufficient_scope` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `room_not_found` or `webhook_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: a body over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: a body declared as something other than JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `validation_failed` (url, events) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["RateLimited"];
+            /** @description `service_unavailable`: the database (or Redis) is down; retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_webhook_deliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The room's id */
+                room_id: number;
+                /** @description The webhook's id */
+                webhook_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryList"];
+                };
+            };
+            /** @description Missing, invalid, expired or revoked token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_a_moderator` or `insufficient_scope` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `room_not_found` or `webhook_not_found` */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{
     api_tokens, incoming_hooks, message_reactions, messages, notifications, refresh_tokens, room_audit, room_bans,
-    room_invites, room_members, rooms, users,
+    room_invites, room_members, rooms, users, webhook_deliveries, webhook_events, webhooks,
 };
 use super::utc;
 
@@ -127,6 +127,83 @@ pub struct NewIncomingHook<'a> {
     pub name: &'a str,
     pub secret_hash: &'a str,
     pub created_at: NaiveDateTime,
+}
+
+/// An outgoing webhook, with its signing secret and its delivery state.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = webhooks)]
+pub struct WebhookRow {
+    pub id: i64,
+    pub room_id: i64,
+    pub created_by: i64,
+    pub url: String,
+    pub events: String,
+    pub secret: String,
+    pub enabled: bool,
+    pub created_at: NaiveDateTime,
+    pub failures: i32,
+    pub failing_since: Option<NaiveDateTime>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = webhooks)]
+pub struct NewWebhook<'a> {
+    pub room_id: i64,
+    pub created_by: i64,
+    pub url: &'a str,
+    pub events: &'a str,
+    pub secret: &'a str,
+    pub created_at: NaiveDateTime,
+}
+
+/// An event waiting in a webhook's queue.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = webhook_events)]
+pub struct WebhookEventRow {
+    pub id: i64,
+    pub webhook_id: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub body: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = webhook_events)]
+pub struct NewWebhookEvent {
+    pub webhook_id: i64,
+    pub event_id: String,
+    pub event_type: &'static str,
+    pub body: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// One attempt to deliver an event.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = webhook_deliveries)]
+pub struct WebhookDeliveryRow {
+    pub id: i64,
+    pub webhook_id: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempt: i32,
+    pub status_code: Option<i32>,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+    pub attempted_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = webhook_deliveries)]
+pub struct NewWebhookDelivery {
+    pub webhook_id: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempt: i32,
+    pub status_code: Option<i32>,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+    pub attempted_at: NaiveDateTime,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
@@ -285,6 +362,7 @@ pub struct NotificationRow {
     pub kind: String,
     pub read_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    pub webhook_id: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -296,6 +374,7 @@ pub struct NewNotification {
     pub kind: &'static str,
     pub read_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    pub webhook_id: Option<i64>,
 }
 
 #[derive(Clone, Debug, Queryable, Selectable, Insertable)]

@@ -57,6 +57,7 @@ diesel::table! {
         kind -> Text,
         read_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        webhook_id -> Nullable<Int8>,
     }
 }
 
@@ -171,6 +172,47 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhooks (id) {
+        id -> Int8,
+        room_id -> Int8,
+        created_by -> Int8,
+        url -> Text,
+        events -> Text,
+        secret -> Text,
+        enabled -> Bool,
+        created_at -> Timestamp,
+        not_before -> Nullable<Timestamp>,
+        failures -> Int4,
+        failing_since -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    webhook_events (id) {
+        id -> Int8,
+        webhook_id -> Int8,
+        event_id -> Text,
+        event_type -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Int8,
+        webhook_id -> Int8,
+        event_id -> Text,
+        event_type -> Text,
+        attempt -> Int4,
+        status_code -> Nullable<Int4>,
+        duration_ms -> Int8,
+        error -> Nullable<Text>,
+        attempted_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(incoming_hooks -> rooms (room_id));
 diesel::joinable!(incoming_hooks -> users (created_by));
@@ -181,6 +223,10 @@ diesel::joinable!(room_invites -> rooms (room_id));
 diesel::joinable!(room_members -> rooms (room_id));
 diesel::joinable!(room_members -> users (user_id));
 diesel::joinable!(rooms -> users (created_by));
+diesel::joinable!(webhooks -> rooms (room_id));
+diesel::joinable!(webhooks -> users (created_by));
+diesel::joinable!(webhook_events -> webhooks (webhook_id));
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     message_reactions,
@@ -192,6 +238,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     room_bans,
     api_tokens,
     incoming_hooks,
+    webhooks,
+    webhook_events,
+    webhook_deliveries,
     messages,
     refresh_tokens,
     room_members,

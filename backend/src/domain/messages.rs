@@ -157,8 +157,8 @@ pub fn prepare(conn: &mut DbConnection, room_id: i64, author: i64) -> Result<Use
     Ok(user)
 }
 
-/// Stores a batch of sends in one transaction: one commit (one fsync) for all of them. Committed
-/// when this returns `Ok`; the inner results say what became of each send, in the batch's order.
+/// Stores a batch of sends in the caller's transaction (the writer's): one commit (one fsync) for all of
+/// them. The inner results say what became of each send, in the batch's order.
 ///
 /// The sends of each room are stored together in a few statements (`store_room`). When that fails
 /// (a retry racing its first attempt, a row the database refuses), that room's sends are stored one by
@@ -167,26 +167,24 @@ pub fn store_batch(conn: &mut DbConnection, batch: &[PendingSend]) -> Result<Vec
     let mut rooms: Vec<i64> = batch.iter().map(|s| s.room_id).collect();
     rooms.sort_unstable();
     rooms.dedup();
-    conn.transaction(|conn| {
-        let mut results: Vec<Option<Result<Posted, ApiError>>> = batch.iter().map(|_| None).collect();
-        for room_id in rooms {
-            let indexes: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].room_id == room_id).collect();
-            let sends: Vec<&PendingSend> = indexes.iter().map(|&i| &batch[i]).collect();
-            let stored = match conn.transaction(|conn| store_room(conn, room_id, &sends)) {
-                Ok(posted) => posted.into_iter().map(Ok).collect::<Vec<_>>(),
-                // The database is gone: the whole batch fails, and its senders retry.
-                Err(e) if e.is_unavailable() => return Err(e),
-                // A duplicate key, or a row the database refuses: each send alone, so that one bad
-                // send fails only its sender (CONTRACT-2 "Text, everywhere").
-                Err(_) => sends.iter().map(|send| store_alone(conn, send)).collect(),
-            };
-            for (i, result) in indexes.into_iter().zip(stored) {
-                results[i] = Some(result);
-            }
+    let mut results: Vec<Option<Result<Posted, ApiError>>> = batch.iter().map(|_| None).collect();
+    for room_id in rooms {
+        let indexes: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].room_id == room_id).collect();
+        let sends: Vec<&PendingSend> = indexes.iter().map(|&i| &batch[i]).collect();
+        let stored = match conn.transaction(|conn| store_room(conn, room_id, &sends)) {
+            Ok(posted) => posted.into_iter().map(Ok).collect::<Vec<_>>(),
+            // The database is gone: the whole batch fails, and its senders retry.
+            Err(e) if e.is_unavailable() => return Err(e),
+            // A duplicate key, or a row the database refuses: each send alone, so that one bad
+            // send fails only its sender (CONTRACT-2 "Text, everywhere").
+            Err(_) => sends.iter().map(|send| store_alone(conn, send)).collect(),
+        };
+        for (i, result) in indexes.into_iter().zip(stored) {
+            results[i] = Some(result);
         }
-        // Unwrap: every index belongs to exactly one room, and every room was stored above.
-        Ok(results.into_iter().map(|r| r.expect("every send has a result")).collect())
-    })
+    }
+    // Unwrap: every index belongs to exactly one room, and every room was stored above.
+    Ok(results.into_iter().map(|r| r.expect("every send has a result")).collect())
 }
 
 /// Stores one room's sends: takes `n` seqs at once, inserts every row in one statement, and
@@ -240,7 +238,8 @@ fn store_room(conn: &mut DbConnection, room_id: i64, sends: &[&PendingSend]) -> 
     let messages: Vec<&Message> = posted.iter().map(|p| &p.message).collect();
     let mut made = domain::notifications::make(conn, room_id, kind == "direct", &messages)?;
     for p in &mut posted {
-        let (mine, rest): (Vec<_>, Vec<_>) = made.into_iter().partition(|(_, n)| n.message.seq == p.message.seq);
+        let (mine, rest): (Vec<_>, Vec<_>) =
+            made.into_iter().partition(|(_, n)| n.message.as_ref().map(|m| m.seq) == Some(p.message.seq));
         p.notifications = mine;
         made = rest;
     }

@@ -16,3 +16,4 @@ pub mod search;
 pub mod sessions;
 pub mod text;
 pub mod users;
+pub mod webhooks;

@@ -5,14 +5,15 @@
 
 use std::collections::HashMap;
 
-use chat_api::{Message, Notification, NotificationKind, NotificationPage};
+use chat_api::{Message, Notification, NotificationKind, NotificationPage, NotifiedWebhook};
 use diesel::prelude::*;
 
 use crate::db::models::{MessageRow, NewNotification, NotificationRow, UserRow};
-use crate::db::schema::{messages, notifications, room_members, user_blocks, users};
+use crate::db::schema::{messages, notifications, room_members, user_blocks, users, webhooks};
 use crate::db::{DbConnection, now, utc};
 use crate::domain::messages::assemble;
 use crate::error::ApiError;
+use crate::events::Event;
 
 /// Who a new message notifies, and why: a mention first, then a reply, then a direct message (one
 /// notification per person per message).
@@ -71,6 +72,7 @@ pub fn make(
                 kind: kind_name(*kind),
                 read_at: None,
                 created_at,
+                webhook_id: None,
             })
             .collect();
         let ids: HashMap<i64, i64> = insert(conn, &rows)?.into_iter().collect();
@@ -80,7 +82,8 @@ pub fn make(
                 id,
                 kind,
                 room_id,
-                message: (*message).clone(),
+                message: Some((*message).clone()),
+                webhook: None,
                 read: false,
                 created_at: utc(created_at),
             };
@@ -110,6 +113,7 @@ fn kind_name(kind: NotificationKind) -> &'static str {
         NotificationKind::Mention => "mention",
         NotificationKind::Reply => "reply",
         NotificationKind::Direct => "direct",
+        NotificationKind::WebhookDisabled => "webhook_disabled",
     }
 }
 
@@ -117,6 +121,7 @@ fn kind_of(name: &str) -> NotificationKind {
     match name {
         "mention" => NotificationKind::Mention,
         "reply" => NotificationKind::Reply,
+        "webhook_disabled" => NotificationKind::WebhookDisabled,
         _ => NotificationKind::Direct,
     }
 }
@@ -151,15 +156,23 @@ pub fn list(
     rows.truncate(limit as usize);
     let next_cursor = if more { rows.last().map(|r| r.id.to_string()) } else { None };
     let messages = messages_of(conn, &rows)?;
+    let webhooks = webhooks_of(conn, &rows)?;
     let items = rows
         .into_iter()
         .filter_map(|row| {
-            let message = messages.get(&(row.room_id, row.seq))?.clone();
+            let (message, webhook) = match row.webhook_id {
+                // A webhook deleted since is still named by its id.
+                Some(id) => {
+                    (None, Some(webhooks.get(&id).cloned().unwrap_or(NotifiedWebhook { id, url: String::new() })))
+                }
+                None => (Some(messages.get(&(row.room_id, row.seq))?.clone()), None),
+            };
             Some(Notification {
                 id: row.id,
                 kind: kind_of(&row.kind),
                 room_id: row.room_id,
                 message,
+                webhook,
                 read: row.read_at.is_some(),
                 created_at: utc(row.created_at),
             })
@@ -182,6 +195,55 @@ fn messages_of(conn: &mut DbConnection, rows: &[NotificationRow]) -> Result<Hash
         .select((MessageRow::as_select(), UserRow::as_select()))
         .load(conn)?;
     Ok(assemble(conn, found)?.into_iter().map(|m| ((m.room_id, m.seq), m)).collect())
+}
+
+/// The webhooks notifications point at.
+fn webhooks_of(conn: &mut DbConnection, rows: &[NotificationRow]) -> Result<HashMap<i64, NotifiedWebhook>, ApiError> {
+    let ids: Vec<i64> = rows.iter().filter_map(|r| r.webhook_id).collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found: Vec<(i64, String)> =
+        webhooks::table.filter(webhooks::id.eq_any(&ids)).select((webhooks::id, webhooks::url)).load(conn)?;
+    Ok(found.into_iter().map(|(id, url)| (id, NotifiedWebhook { id, url })).collect())
+}
+
+/// A webhook was disabled after failing for too long: the owner of its room hears of it (a notification, on
+/// every socket of theirs). Nothing when the webhook or the owner is gone.
+pub fn webhook_disabled(conn: &mut DbConnection, webhook_id: i64) -> Result<((), Vec<Event>), ApiError> {
+    let Some((room_id, url)) =
+        webhooks::table.find(webhook_id).select((webhooks::room_id, webhooks::url)).first(conn).optional()?
+    else {
+        return Ok(((), Vec::new()));
+    };
+    let owner: Option<i64> = room_members::table
+        .filter(room_members::room_id.eq(room_id))
+        .filter(room_members::role.eq("owner"))
+        .select(room_members::user_id)
+        .first(conn)
+        .optional()?;
+    let Some(owner) = owner else { return Ok(((), Vec::new())) };
+    let created_at = now();
+    let row = NewNotification {
+        user_id: owner,
+        room_id,
+        seq: 0,
+        kind: kind_name(NotificationKind::WebhookDisabled),
+        read_at: None,
+        created_at,
+        webhook_id: Some(webhook_id),
+    };
+    let id = insert(conn, &[row])?.first().map(|(_, id)| *id).ok_or(diesel::result::Error::NotFound)?;
+    let notification = Notification {
+        id,
+        kind: NotificationKind::WebhookDisabled,
+        room_id,
+        message: None,
+        webhook: Some(NotifiedWebhook { id: webhook_id, url }),
+        read: false,
+        created_at: utc(created_at),
+    };
+    Ok(((), vec![Event::Notification { user_id: owner, notification }]))
 }
 
 /// `POST /notifications/read`: every one of the caller's up to `up_to_id` is read.

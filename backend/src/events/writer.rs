@@ -13,6 +13,9 @@
 //! and subscribers would see seqs out of order, each inversion costing every one of them a
 //! database read to fill a gap that was not one; and an edit published by its HTTP handler could
 //! overtake the message it edits.
+//!
+//! Each transaction also queues its events for the room's webhooks (`webhooks::outbox::enqueue`), so
+//! that what is committed is exactly what webhooks are sent, and rings this node's webhook dispatcher.
 
 use std::thread;
 use std::time::Instant;
@@ -26,6 +29,7 @@ use crate::broker::Broker;
 use crate::db::{Database, DbConnection};
 use crate::domain::messages::{self, DedupKeys, Extras, MessageBody, PendingSend, Posted};
 use crate::error::ApiError;
+use crate::webhooks::{Wakeup, outbox};
 
 /// The most sends committed in one transaction.
 const MAX_BATCH: usize = 256;
@@ -33,7 +37,32 @@ const MAX_BATCH: usize = 256;
 const QUEUE_DEPTH: usize = 4096;
 
 /// A change's work: its own transaction, committed when this returns `Ok`; the events to publish.
-type Apply = Box<dyn FnOnce(&mut DbConnection) -> Result<Vec<Event>, ApiError> + Send>;
+type Apply = Box<dyn FnOnce(&mut DbConnection) -> Result<Committed, ApiError> + Send>;
+
+/// What a transaction committed: its events, and how many it queued for webhooks.
+struct Committed {
+    events: Vec<Event>,
+    queued: usize,
+}
+
+/// Where the writer hands what it committed: the publisher task (in commit order), and the webhook
+/// dispatcher's wake-up.
+struct Published {
+    events: mpsc::UnboundedSender<Event>,
+    webhooks: Wakeup,
+}
+
+impl Published {
+    fn send(&self, committed: Committed) {
+        if committed.queued > 0 {
+            self.webhooks.ring();
+        }
+        for event in committed.events {
+            // Fails only when the runtime is shutting down; the events are committed.
+            let _ = self.events.send(event);
+        }
+    }
+}
 
 enum Job {
     Send { send: PendingSend, reply: oneshot::Sender<Result<Posted, ApiError>> },
@@ -51,7 +80,7 @@ pub struct MessageWriter {
 impl MessageWriter {
     /// Starts the writer thread and its publisher task (on the current runtime). Both end when
     /// every handle is dropped. `members` is the node's memory of passed membership checks.
-    pub fn start(db: Database, broker: Broker, members: MemberChecks) -> MessageWriter {
+    pub fn start(db: Database, broker: Broker, members: MemberChecks, webhooks: Wakeup) -> MessageWriter {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         // Unbounded: the writer must never wait on the broker (a Redis outage is retried there).
         let (published, mut to_publish) = mpsc::unbounded_channel::<Event>();
@@ -66,7 +95,7 @@ impl MessageWriter {
         let writer_db = db.clone();
         thread::Builder::new()
             .name("message-writer".into())
-            .spawn(move || write_batches(&writer_db, jobs, &published))
+            .spawn(move || write_batches(&writer_db, jobs, &Published { events: published, webhooks }))
             // Unwrap: spawning a thread fails only when the OS is out of threads at start-up.
             .expect("cannot start the message writer thread");
         MessageWriter { db, queue, members }
@@ -119,10 +148,14 @@ impl MessageWriter {
     {
         let (value, committed) = oneshot::channel();
         let apply: Apply = Box::new(move |conn| {
-            let (result, events) = conn.transaction(change)?;
+            let (result, events, queued) = conn.transaction(|conn| {
+                let (result, events) = change(conn)?;
+                let queued = outbox::enqueue(conn, &events)?;
+                Ok::<_, ApiError>((result, events, queued))
+            })?;
             // The caller may have gone; the change is committed regardless.
             let _ = value.send(result);
-            Ok(events)
+            Ok(Committed { events, queued })
         });
         let (done, finished) = oneshot::channel();
         self.queue.send(Job::Change { apply, done }).await.map_err(|_| stopped())?;
@@ -138,7 +171,7 @@ fn stopped() -> ApiError {
 /// The writer thread: takes what is queued (at least one job) and works through it in queue order:
 /// each run of sends in one transaction, each change in its own; publishes what it committed in
 /// commit order, answers every caller, and repeats.
-fn write_batches(db: &Database, mut jobs: mpsc::Receiver<Job>, published: &mpsc::UnboundedSender<Event>) {
+fn write_batches(db: &Database, mut jobs: mpsc::Receiver<Job>, published: &Published) {
     let mut queued = Vec::with_capacity(MAX_BATCH);
     let mut sends = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.blocking_recv() {
@@ -155,11 +188,7 @@ fn write_batches(db: &Database, mut jobs: mpsc::Receiver<Job>, published: &mpsc:
                 Job::Change { apply, done } => {
                     // The sends queued before this change commit before it.
                     store_sends(db, &mut sends, published);
-                    let _ = done.send(db.write_here(apply).map(|events| {
-                        for event in events {
-                            let _ = published.send(event);
-                        }
-                    }));
+                    let _ = done.send(db.write_here(apply).map(|committed| published.send(committed)));
                 }
             }
         }
@@ -172,23 +201,24 @@ fn write_batches(db: &Database, mut jobs: mpsc::Receiver<Job>, published: &mpsc:
 fn store_sends(
     db: &Database,
     sends: &mut Vec<(PendingSend, oneshot::Sender<Result<Posted, ApiError>>)>,
-    published: &mpsc::UnboundedSender<Event>,
+    published: &Published,
 ) {
     if sends.is_empty() {
         return;
     }
     let (sends, replies): (Vec<PendingSend>, Vec<_>) = sends.drain(..).unzip();
     metrics::histogram!("message_batch_size").record(sends.len() as f64);
-    match db.write_here(|conn| messages::store_batch(conn, &sends)) {
-        Ok(results) => {
-            for posted in results.iter().flatten().filter(|p| p.created) {
-                // Fails only when the runtime is shutting down; the messages are committed.
-                let _ = published.send(Event::Message { message: posted.message.clone() });
-                for (user_id, notification) in &posted.notifications {
-                    let _ =
-                        published.send(Event::Notification { user_id: *user_id, notification: notification.clone() });
-                }
-            }
+    let stored = db.write_here(|conn| {
+        conn.transaction(|conn| {
+            let results = messages::store_batch(conn, &sends)?;
+            let events = new_events(&results);
+            let queued = outbox::enqueue(conn, &events)?;
+            Ok::<_, ApiError>((results, Committed { events, queued }))
+        })
+    });
+    match stored {
+        Ok((results, committed)) => {
+            published.send(committed);
             for (reply, result) in replies.into_iter().zip(results) {
                 // The sender may have gone (client disconnected); the message is stored regardless.
                 let _ = reply.send(result);
@@ -201,4 +231,16 @@ fn store_sends(
             }
         }
     }
+}
+
+/// The events of a stored batch, in commit order: each new message, then the notifications it made.
+fn new_events(results: &[Result<Posted, ApiError>]) -> Vec<Event> {
+    let mut events = Vec::with_capacity(results.len());
+    for posted in results.iter().flatten().filter(|p| p.created) {
+        events.push(Event::Message { message: posted.message.clone() });
+        for (user_id, notification) in &posted.notifications {
+            events.push(Event::Notification { user_id: *user_id, notification: notification.clone() });
+        }
+    }
+    events
 }

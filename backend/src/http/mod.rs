@@ -17,6 +17,7 @@ pub mod search;
 pub mod sessions;
 pub mod spa;
 pub mod tokens;
+pub mod webhooks;
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::ServiceResponse;
@@ -48,6 +49,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
         .configure(notifications::configure)
         .configure(search::configure)
         .configure(hooks::configure)
+        .configure(webhooks::configure)
         .configure(crate::ws::configure);
 }
 

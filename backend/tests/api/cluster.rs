@@ -121,6 +121,8 @@ impl Drop for RedisServer {
 pub struct NodeOptions {
     /// `DRAIN_SECONDS`, when set.
     pub drain_seconds: Option<u64>,
+    /// Other variables to set (`WEBHOOK_ALLOW_HOSTS`, ...).
+    pub env: Vec<(&'static str, String)>,
 }
 
 /// One `chat-server` process, and a `TestApp` that talks to it.
@@ -139,6 +141,7 @@ impl Node {
         if let Some(drain) = options.drain_seconds {
             env.push(("DRAIN_SECONDS", drain.to_string()));
         }
+        env.extend(options.env.iter().cloned());
         Node::start_with_env(&env).await
     }
 

@@ -93,6 +93,7 @@ mod sse;
 mod tokens;
 mod topology;
 mod typescript;
+mod webhooks;
 mod ws;
 mod ws_auth;
 mod ws_client;

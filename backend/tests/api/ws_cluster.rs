@@ -513,7 +513,11 @@ mod postgres {
     async fn cluster_sigterm_closes_with_1012_and_clients_reconnect_without_loss() {
         const N: i64 = 100;
         const DRAIN: u64 = 2;
-        let Some(mut cluster) = Cluster::start(2, NodeOptions { drain_seconds: Some(DRAIN) }).await else { return };
+        let Some(mut cluster) =
+            Cluster::start(2, NodeOptions { drain_seconds: Some(DRAIN), ..NodeOptions::default() }).await
+        else {
+            return;
+        };
         let (alice, bob, room_id) = two_members(cluster.app(0)).await;
         let carol = cluster.app(0).new_user().await;
         expect_status(cluster.app(0).join_room(&carol.token, room_id).await, StatusCode::OK).await;
@@ -567,7 +571,11 @@ mod postgres {
     async fn cluster_sigterm_stops_accepting_sockets() {
         const DRAIN: u64 = 3;
         const BEFORE: usize = 6;
-        let Some(cluster) = Cluster::start(1, NodeOptions { drain_seconds: Some(DRAIN) }).await else { return };
+        let Some(cluster) =
+            Cluster::start(1, NodeOptions { drain_seconds: Some(DRAIN), ..NodeOptions::default() }).await
+        else {
+            return;
+        };
         let a = cluster.app(0);
         let alice = a.new_user().await;
         // Sockets open before SIGTERM; the first one closed shows the drain has begun.

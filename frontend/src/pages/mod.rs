@@ -9,3 +9,4 @@ pub mod room;
 pub mod room_settings;
 pub mod search;
 pub mod settings;
+pub mod webhooks;

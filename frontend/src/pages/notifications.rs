@@ -62,11 +62,16 @@ pub fn NotificationsPage() -> impl IntoView {
 fn NotificationRow(notification: Notification) -> impl IntoView {
     let (api, store) = (expect_context::<Api>(), expect_context::<Store>());
     let navigate = use_navigate();
-    let (room_id, seq) = (notification.room_id, notification.message.seq);
+    let room_id = notification.room_id;
+    // A message's notification opens the room at the message; a webhook's opens the room's settings.
+    let seq = notification.message.as_ref().map(|m| m.seq);
     let what = desktop::headline(&notification, &store);
-    let body =
-        if notification.message.deleted { "message deleted".to_owned() } else { notification.message.body.clone() };
+    let body = desktop::excerpt(&notification);
     let open = move |_| {
+        let Some(seq) = seq else {
+            navigate(&format!("/rooms/{room_id}/settings"), Default::default());
+            return;
+        };
         navigate(&format!("/rooms/{room_id}"), Default::default());
         leptos::task::spawn_local(async move {
             // Once the room's page has its latest messages, go to this one.

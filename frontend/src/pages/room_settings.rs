@@ -1,5 +1,5 @@
 //! A room's settings, for its owner and admins: name, topic and visibility; invite links; incoming hooks
-//! (`incoming_hooks.rs`); the audit log;
+//! (`incoming_hooks.rs`); outgoing webhooks (`webhooks.rs`); the audit log;
 //! and, for the owner, deleting the room.
 
 use chat_api::{AuditEntry, CreateInviteRequest, Invite, Role, UpdateRoomRequest, Visibility};
@@ -10,6 +10,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use crate::api::Api;
 use crate::components::status::StatusLine;
 use crate::pages::incoming_hooks::IncomingHooks;
+use crate::pages::webhooks::Webhooks;
 use crate::store::Store;
 use crate::util::{confirm, copy_text, full_time, page_origin};
 
@@ -53,6 +54,7 @@ pub fn RoomSettingsPage() -> impl IntoView {
                     <General room_id=room_id />
                     <Invites room_id=room_id />
                     <IncomingHooks room_id=room_id />
+                    <Webhooks room_id=room_id />
                     <AuditLog room_id=room_id />
                     <Show when=move || role == Role::Owner>
                         <DeleteRoom room_id=room_id />

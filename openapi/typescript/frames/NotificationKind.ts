@@ -3,4 +3,4 @@
 /**
  * Why a notification was made.
  */
-export type NotificationKind = "mention" | "reply" | "direct";
+export type NotificationKind = "mention" | "reply" | "direct" | "webhook_disabled";

@@ -1,0 +1,289 @@
+//! The webhooks' queue, kept in the database. The writer adds each event in the transaction that commits
+//! it ([`enqueue`]), so a committed event is never missed and a rolled-back one never sent; a node's
+//! dispatcher takes the oldest event of each due webhook ([`claim`]), leasing the webhook so that one
+//! delivery is in flight per webhook across all nodes, and records what happened ([`record`]).
+
+use std::time::Duration;
+
+use chat_api::WebhookEventType;
+use diesel::dsl::exists;
+use diesel::prelude::*;
+use serde_json::json;
+
+use super::signing::new_event_id;
+use crate::config::WebhookSettings;
+use crate::db::models::{NewWebhookDelivery, NewWebhookEvent, WebhookEventRow, WebhookRow};
+use crate::db::schema::{webhook_deliveries, webhook_events, webhooks};
+use crate::db::{DbConnection, now, utc};
+use crate::error::ApiError;
+use crate::events::Event;
+
+/// Attempts kept per webhook for `GET .../deliveries`.
+pub const DELIVERIES_KEPT: i64 = 100;
+
+/// An event taken for delivery, with its webhook.
+#[derive(Debug)]
+pub struct Claimed {
+    pub webhook: WebhookRow,
+    pub event: WebhookEventRow,
+}
+
+/// What one attempt came to.
+#[derive(Debug)]
+pub struct Outcome {
+    pub webhook_id: i64,
+    /// The queue row.
+    pub event_row: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub attempt: i32,
+    pub status_code: Option<i32>,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    pub fn delivered(&self) -> bool {
+        self.status_code.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// What a webhook is told of an event: its room, its type and its `data`; `None` for events webhooks
+/// do not carry (typing, presence, ...).
+fn payload(event: &Event) -> Option<(i64, WebhookEventType, serde_json::Value)> {
+    use WebhookEventType as T;
+    Some(match event {
+        Event::Message { message } => (message.room_id, T::MessageCreated, json!(message)),
+        Event::MessageUpdated { message } => (message.room_id, T::MessageUpdated, json!(message)),
+        Event::MessageDeleted { room_id, seq } => {
+            (*room_id, T::MessageDeleted, json!({ "room_id": room_id, "seq": seq }))
+        }
+        Event::Reaction { room_id, seq, emoji, user, added } => (
+            *room_id,
+            if *added { T::ReactionAdded } else { T::ReactionRemoved },
+            json!({ "room_id": room_id, "seq": seq, "emoji": emoji, "user": user }),
+        ),
+        Event::MemberJoined { room_id, member } => (*room_id, T::MemberJoined, json!(member)),
+        Event::MemberLeft { room_id, user, reason } => {
+            (*room_id, T::MemberLeft, json!({ "room_id": room_id, "user": user, "reason": reason }))
+        }
+        _ => return None,
+    })
+}
+
+/// The comma-separated list stored in `webhooks.events`.
+pub fn wants(events: &str, event_type: WebhookEventType) -> bool {
+    events.split(',').any(|e| e == event_type.as_str())
+}
+
+/// Queues `events` (committed in the caller's transaction) for every enabled webhook of their rooms that
+/// wants them. Returns how many were queued. Costs one indexed read when none of the rooms has a webhook.
+pub fn enqueue(conn: &mut DbConnection, events: &[Event]) -> Result<usize, ApiError> {
+    let carried: Vec<_> = events.iter().filter_map(payload).collect();
+    if carried.is_empty() {
+        return Ok(0);
+    }
+    let mut rooms: Vec<i64> = carried.iter().map(|(room, ..)| *room).collect();
+    rooms.sort_unstable();
+    rooms.dedup();
+    let hooks: Vec<(i64, i64, String)> = webhooks::table
+        .filter(webhooks::enabled.eq(true))
+        .filter(webhooks::room_id.eq_any(&rooms))
+        .select((webhooks::id, webhooks::room_id, webhooks::events))
+        .load(conn)?;
+    if hooks.is_empty() {
+        return Ok(0);
+    }
+    let created_at = now();
+    let timestamp = utc(created_at);
+    let mut rows = Vec::new();
+    for (room_id, event_type, data) in &carried {
+        let body = json!({ "type": event_type, "room_id": room_id, "timestamp": timestamp, "data": data }).to_string();
+        let targets = hooks.iter().filter(|(_, room, wanted)| room == room_id && wants(wanted, *event_type));
+        for (webhook_id, ..) in targets {
+            rows.push(NewWebhookEvent {
+                webhook_id: *webhook_id,
+                event_id: new_event_id(),
+                event_type: event_type.as_str(),
+                body: body.clone(),
+                created_at,
+            });
+        }
+    }
+    // PostgreSQL: multi-row INSERTs (one round trip per 1000 rows); SQLite, in-process: a statement per row.
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            for chunk in rows.chunks(1000) {
+                diesel::insert_into(webhook_events::table).values(chunk).execute(pg)?;
+            }
+        }
+        DbConnection::Sqlite(lite) => {
+            for row in &rows {
+                diesel::insert_into(webhook_events::table).values(row).execute(lite)?;
+            }
+        }
+    }
+    Ok(rows.len())
+}
+
+/// Takes up to `limit` webhooks that have an event queued and are due (not leased, not backing off),
+/// leases each for `lease`, and returns each one's oldest event. On PostgreSQL the rows are taken with
+/// `FOR UPDATE SKIP LOCKED`: nodes claiming at once never take the same webhook, nor wait for each other.
+pub fn claim(conn: &mut DbConnection, limit: usize, lease: Duration) -> Result<Vec<Claimed>, ApiError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    conn.transaction(|conn| {
+        let now = now();
+        macro_rules! due {
+            () => {
+                webhooks::table
+                    .filter(webhooks::enabled.eq(true))
+                    .filter(webhooks::not_before.is_null().or(webhooks::not_before.le(now)))
+                    .filter(exists(webhook_events::table.filter(webhook_events::webhook_id.eq(webhooks::id))))
+                    .order(webhooks::id.asc())
+                    .select(webhooks::id)
+                    .limit(limit as i64)
+            };
+        }
+        let ids: Vec<i64> = match conn {
+            DbConnection::Postgresql(pg) => due!().for_update().skip_locked().load(pg)?,
+            // One writer: claims take turns already.
+            DbConnection::Sqlite(lite) => due!().load(lite)?,
+        };
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lease_until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(60));
+        diesel::update(webhooks::table.filter(webhooks::id.eq_any(&ids)))
+            .set(webhooks::not_before.eq(lease_until))
+            .execute(conn)?;
+        let hooks: Vec<WebhookRow> =
+            webhooks::table.filter(webhooks::id.eq_any(&ids)).select(WebhookRow::as_select()).load(conn)?;
+        let mut claimed = Vec::with_capacity(hooks.len());
+        for webhook in hooks {
+            let event = webhook_events::table
+                .filter(webhook_events::webhook_id.eq(webhook.id))
+                .order(webhook_events::id.asc())
+                .select(WebhookEventRow::as_select())
+                .first(conn)?;
+            claimed.push(Claimed { webhook, event });
+        }
+        Ok(claimed)
+    })
+}
+
+/// Records attempts: a delivered event leaves the queue and its webhook is due again at once; a failed
+/// one stays at the head and its webhook waits out the next backoff, or, failing for `give_up_after`, is
+/// disabled. Returns the webhooks disabled now.
+pub fn record(conn: &mut DbConnection, outcomes: &[Outcome], settings: &WebhookSettings) -> Result<Vec<i64>, ApiError> {
+    if outcomes.is_empty() {
+        return Ok(Vec::new());
+    }
+    conn.transaction(|conn| {
+        let now = now();
+        let mut disabled = Vec::new();
+        for outcome in outcomes {
+            diesel::insert_into(webhook_deliveries::table)
+                .values(NewWebhookDelivery {
+                    webhook_id: outcome.webhook_id,
+                    event_id: outcome.event_id.clone(),
+                    event_type: outcome.event_type.clone(),
+                    attempt: outcome.attempt,
+                    status_code: outcome.status_code,
+                    duration_ms: outcome.duration_ms,
+                    error: outcome.error.clone(),
+                    attempted_at: now,
+                })
+                .execute(conn)?;
+            let hook = webhooks::table.find(outcome.webhook_id);
+            if outcome.delivered() {
+                diesel::delete(webhook_events::table.find(outcome.event_row)).execute(conn)?;
+                diesel::update(hook)
+                    .set((
+                        webhooks::not_before.eq(None::<chrono::NaiveDateTime>),
+                        webhooks::failures.eq(0),
+                        webhooks::failing_since.eq(None::<chrono::NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+            } else {
+                let state: Option<(i32, Option<chrono::NaiveDateTime>)> =
+                    hook.select((webhooks::failures, webhooks::failing_since)).first(conn).optional()?;
+                // Deleted meanwhile.
+                let Some((failures, since)) = state else { continue };
+                let failures = failures + 1;
+                let since = since.unwrap_or(now);
+                let failing_for = (now - since).to_std().unwrap_or_default();
+                if failing_for >= settings.give_up_after {
+                    diesel::update(hook)
+                        .set((
+                            webhooks::enabled.eq(false),
+                            webhooks::not_before.eq(None::<chrono::NaiveDateTime>),
+                            webhooks::failures.eq(failures),
+                            webhooks::failing_since.eq(since),
+                        ))
+                        .execute(conn)?;
+                    disabled.push(outcome.webhook_id);
+                } else {
+                    let delay = backoff(&settings.retry_delays, failures);
+                    diesel::update(hook)
+                        .set((
+                            webhooks::not_before.eq(now + chrono::Duration::from_std(delay).unwrap_or_default()),
+                            webhooks::failures.eq(failures),
+                            webhooks::failing_since.eq(since),
+                        ))
+                        .execute(conn)?;
+                }
+            }
+            prune(conn, outcome.webhook_id)?;
+        }
+        Ok(disabled)
+    })
+}
+
+/// The wait after the `failures`-th failure in a row: the schedule's entry, its last one repeating.
+fn backoff(delays: &[Duration], failures: i32) -> Duration {
+    let i = usize::try_from(failures.max(1) - 1).unwrap_or(0);
+    delays.get(i).or(delays.last()).copied().unwrap_or(Duration::from_secs(60))
+}
+
+/// Keeps the webhook's last [`DELIVERIES_KEPT`] attempts.
+fn prune(conn: &mut DbConnection, webhook_id: i64) -> Result<(), ApiError> {
+    let oldest_gone: Option<i64> = webhook_deliveries::table
+        .filter(webhook_deliveries::webhook_id.eq(webhook_id))
+        .order(webhook_deliveries::id.desc())
+        .offset(DELIVERIES_KEPT)
+        .select(webhook_deliveries::id)
+        .first(conn)
+        .optional()?;
+    if let Some(id) = oldest_gone {
+        diesel::delete(
+            webhook_deliveries::table
+                .filter(webhook_deliveries::webhook_id.eq(webhook_id))
+                .filter(webhook_deliveries::id.le(id)),
+        )
+        .execute(conn)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_follows_the_schedule_then_repeats_its_last_wait() {
+        let s = |n| Duration::from_secs(n);
+        let delays = [s(5), s(30), s(120)];
+        assert_eq!(backoff(&delays, 1), s(5));
+        assert_eq!(backoff(&delays, 2), s(30));
+        assert_eq!(backoff(&delays, 3), s(120));
+        assert_eq!(backoff(&delays, 9), s(120));
+    }
+
+    #[test]
+    fn a_webhook_wants_only_the_events_listed() {
+        assert!(wants("message.created,member.left", WebhookEventType::MemberLeft));
+        assert!(!wants("message.created", WebhookEventType::MessageUpdated));
+    }
+}
