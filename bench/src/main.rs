@@ -1,12 +1,14 @@
 //! `chat-bench`: how fast the chat server is, and whether it keeps every message.
 //!
-//! Parts (subcommands; without one, all five run in this order, which is what `make bench` does):
+//! Parts (subcommands; without one, all six run in this order, which is what `make bench` does):
 //! - `rest`    `send_message` over REST: requests/s, latency, and the room's history checked afterwards
 //! - `fanout`  WebSocket fan-out: R rooms x S subscribers at stepped send rates, to saturation
 //! - `idle`    the server's memory per idle WebSocket, and per idle server-sent-event stream
 //! - `replay`  time to replay 1,000 missed messages on `subscribe` with `since`
 //! - `search`  `GET /search` over 1,000,000 messages in 1,000 rooms, beside a `LIKE` scan (the longest part:
 //!   loading the rows takes minutes per database)
+//! - `webhooks` sends at 1,000 messages/s into rooms with a webhook each, to a receiver in this process:
+//!   deliveries/s, the delay from commit to delivery, and the send latency beside rooms without webhooks
 //!
 //! `fanout` and `idle` also run against `bare-server`, a bare broadcast server built into this binary (the
 //! yardstick of what the machine can do), so their figures are also ratios.
@@ -21,6 +23,7 @@
 //! - `ws.rs`       WebSocket client plumbing, frame parsing, the REST calls that set up users and rooms
 //! - `fanout.rs`, `idle.rs`, `replay.rs`  the WebSocket parts; `sse.rs` the idle SSE streams
 //! - `search.rs`   the search part: the rows loaded through `sqlite3` / `psql`, then timed queries
+//! - `webhook.rs`  the webhook part, and its receiver
 //! - `bare.rs`     the bare broadcast server
 //! - `report.rs`   the tables, the machine description, and rewriting one section of `bench/results.md`
 //!
@@ -38,6 +41,7 @@ mod report;
 mod search;
 mod server;
 mod sse;
+mod webhook;
 mod ws;
 
 use std::future::Future;
@@ -83,6 +87,8 @@ enum Part {
     Replay(ReplayArgs),
     /// Full-text search over a large history, beside a LIKE scan.
     Search(SearchArgs),
+    /// Outgoing webhooks: deliveries/s, commit-to-delivery delay, the cost on sends.
+    Webhooks(WebhookArgs),
     /// Only serve: the bare broadcast server on BIND_ADDR (default 127.0.0.1:0). The bench starts it itself.
     BareServer,
 }
@@ -129,6 +135,40 @@ struct AllArgs {
     replay: ReplayArgs,
     #[command(flatten)]
     search: SearchArgs,
+    #[command(flatten)]
+    webhooks: WebhookArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+struct WebhookArgs {
+    /// Webhooks: rooms with a webhook each (and as many without, for the comparison).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    webhook_rooms: u64,
+
+    /// Webhooks: messages/s offered across the rooms.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=20_000))]
+    webhook_rate: u64,
+
+    /// Webhooks: seconds of sending, with webhooks and without.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    webhook_seconds: u64,
+}
+
+impl WebhookArgs {
+    fn plan(&self) -> webhook::Plan {
+        webhook::Plan { rooms: self.webhook_rooms as usize, rate: self.webhook_rate, seconds: self.webhook_seconds }
+    }
+
+    fn flags(&self) -> String {
+        format!(
+            "--webhook-rooms {} --webhook-rate {} --webhook-seconds {}",
+            self.webhook_rooms, self.webhook_rate, self.webhook_seconds
+        )
+    }
+
+    fn is_default(&self) -> bool {
+        self.webhook_rooms == 100 && self.webhook_rate == 1000 && self.webhook_seconds == 10
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -369,6 +409,7 @@ impl AllArgs {
             && self.idle.is_default()
             && self.replay.is_default()
             && self.search.is_default()
+            && self.webhooks.is_default()
     }
 }
 
@@ -412,6 +453,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Some(Part::Idle(args)) => vec![bench.idle(&args, false).await?],
         Some(Part::Replay(args)) => vec![bench.replay(&args, false).await?],
         Some(Part::Search(args)) => vec![bench.search(&args, false).await?],
+        Some(Part::Webhooks(args)) => vec![bench.webhooks(&args, false).await?],
         Some(Part::BareServer) => unreachable!("handled above"),
     };
     if verdicts.contains(&Verdict::Failed) {
@@ -458,6 +500,7 @@ impl Bench {
         verdicts.push(self.idle(&args.idle, whole_default).await?);
         verdicts.push(self.replay(&args.replay, whole_default).await?);
         verdicts.push(self.search(&args.search, whole_default).await?);
+        verdicts.push(self.webhooks(&args.webhooks, whole_default).await?);
         Ok(verdicts)
     }
 
@@ -681,6 +724,44 @@ impl Bench {
         let command = self.command("search", &args.flags(), whole_default);
         let section = report::search_section(&runs, &notes, &plan, &machine, &command);
         self.finish(report::SEARCH_SECTION, &section, !runs.is_empty(), !failed, true)
+    }
+
+    /// The webhook part: one node per backend (SQLite; PostgreSQL in a throwaway database).
+    async fn webhooks(&self, args: &WebhookArgs, whole_default: bool) -> Result<Verdict> {
+        let machine = Machine::describe();
+        let plan = args.plan();
+        let mut runs = Vec::new();
+        let mut notes = Vec::new();
+        let mut failed = false;
+        for backend in self.common.backends.clone() {
+            let (label, result) = match backend {
+                Backend::Bare => continue,
+                Backend::Sqlite => ("SQLite".to_string(), webhook::run(&self.bins.server, None, &plan).await),
+                Backend::Postgres => {
+                    let (server, plan) = (&self.bins.server, &plan);
+                    let run = |url: String| async move { webhook::run(server, Some(&url), plan).await };
+                    match postgres::in_temp_database(&self.bins.pg_url, run).await {
+                        Ok(labelled) => labelled,
+                        Err(why) => {
+                            notes.push(format!("PostgreSQL skipped: {why}."));
+                            continue;
+                        }
+                    }
+                }
+            };
+            match result {
+                Ok(run) => runs.push(webhook::WebhookRun { label, ..run }),
+                Err(err) => {
+                    failed = true;
+                    eprintln!("chat-bench: webhooks on {label} failed: {err:#}");
+                    notes.push(format!("{label}: run failed: {err:#}"));
+                }
+            }
+        }
+        let verified = runs.iter().all(webhook::WebhookRun::verified);
+        let command = self.command("webhooks", &args.flags(), whole_default);
+        let section = report::webhook_section(&runs, &notes, &plan, &machine, &command);
+        self.finish(report::WEBHOOK_SECTION, &section, !runs.is_empty(), !failed, verified)
     }
 
     /// A WebSocket part's section: written when every run completed, even with lost or repeated

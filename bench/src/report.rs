@@ -14,6 +14,7 @@ use crate::idle::{self, IdleRun};
 use crate::load::{Outcome, Plan};
 use crate::replay::{self, ReplayRun};
 use crate::search::{self, SearchRun};
+use crate::webhook::{self, WebhookRun};
 
 /// The marker name of the REST `send_message` section.
 pub const REST_SECTION: &str = "rest";
@@ -21,6 +22,7 @@ pub const FANOUT_SECTION: &str = "fanout";
 pub const IDLE_SECTION: &str = "idle";
 pub const REPLAY_SECTION: &str = "replay";
 pub const SEARCH_SECTION: &str = "search";
+pub const WEBHOOK_SECTION: &str = "webhooks";
 
 /// The top of a results file the bench creates from nothing.
 const NEW_FILE_HEADER: &str = "# Benchmarks\n\n\
@@ -571,6 +573,56 @@ pub fn search_section(
             index,
             run.like_in_db.quantile(0.5),
             like,
+        );
+    }
+    notes_list(&mut out, notes);
+    let _ = writeln!(out, "\n{}", machine.footer(command));
+    out
+}
+
+pub fn webhook_section(
+    runs: &[WebhookRun],
+    notes: &[String],
+    plan: &webhook::Plan,
+    machine: &Machine,
+    command: &str,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "## Webhooks\n");
+    let _ = writeln!(
+        out,
+        "One node. {rate} REST sends/s for {seconds} s into {rooms} rooms without webhooks, then into {rooms} rooms \
+         with a `message.created` webhook each, POSTed to a receiver in the bench that answers 200 at once (plain \
+         http on 127.0.0.1, allowed by `WEBHOOK_ALLOW_HOSTS`). Send latency side by side is the cost on sends; \
+         the delay runs from the event's `timestamp` (written in the sending transaction) to its arrival.\n",
+        rate = plan.rate,
+        seconds = plan.seconds,
+        rooms = plan.rooms,
+    );
+    let _ = writeln!(
+        out,
+        "| target | sends without webhooks p50 / p99 ms | with webhooks p50 / p99 ms | send errors | delivered | deliveries/s | commit to delivery p50 / p99 / max ms | missing / twice / out of order |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for run in runs {
+        let _ = writeln!(
+            out,
+            "| {} | {:.1} / {:.1} | {:.1} / {:.1} | {} / {} | {} | {:.0} | {:.1} / {:.1} / {:.1} | {} / {} / {} |",
+            run.label,
+            run.without.latency.quantile(0.5),
+            run.without.latency.quantile(0.99),
+            run.with.latency.quantile(0.5),
+            run.with.latency.quantile(0.99),
+            run.without.errors,
+            run.with.errors,
+            run.delivered,
+            run.deliveries_per_sec,
+            run.delay.quantile(0.5),
+            run.delay.quantile(0.99),
+            run.delay.quantile(1.0),
+            run.missing,
+            run.duplicates,
+            run.out_of_order,
         );
     }
     notes_list(&mut out, notes);

@@ -86,7 +86,7 @@ pub enum Store {
 pub struct Latencies(Vec<f64>);
 
 impl Latencies {
-    fn new(mut ms: Vec<f64>) -> Latencies {
+    pub fn new(mut ms: Vec<f64>) -> Latencies {
         ms.sort_by(f64::total_cmp);
         Latencies(ms)
     }
