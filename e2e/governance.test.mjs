@@ -2,7 +2,10 @@
 // account deletion, with three people in separate browser contexts against the real server.
 
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
+
+import { Webhook } from 'standardwebhooks';
 
 import { Server, bodies, eventually, launchBrowser, logIn, openPage } from './harness.mjs';
 
@@ -19,7 +22,8 @@ describe('a room run by its owner and admins', () => {
   let inviteLink;
 
   before(async () => {
-    server = await Server.create();
+    // Webhooks may reach the test's receiver on this host.
+    server = await Server.create({ WEBHOOK_ALLOW_HOSTS: '127.0.0.1' });
     browser = await launchBrowser();
     [ann, ben, cat] = [await server.user('ann'), await server.user('ben'), await server.user('cat')];
     pageOwner = await openPage(browser, server);
@@ -207,6 +211,65 @@ describe('a room run by its owner and admins', () => {
     await pageOwner.getByRole('link', { name: 'Back to the room' }).click();
     await pageOwner.locator('#room-title', { hasText: 'team' }).waitFor();
     assert.deepEqual(pageOwner.problems, []);
+  });
+
+  test('a webhook made in room settings gets signed events; its deliveries show; turned off, it gets none', async () => {
+    // A receiver that checks every request with the Standard Webhooks reference library.
+    const received = [];
+    let secret = null;
+    const receiver = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => { body += chunk; });
+      req.on('end', () => {
+        received.push(new Webhook(secret).verify(body, req.headers));
+        res.end('ok');
+      });
+    });
+    await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${receiver.address().port}/chat-events`;
+    try {
+      await pageOwner.locator('.room-item', { hasText: 'team' }).getByRole('link').click();
+      await pageOwner.getByRole('link', { name: 'Room settings' }).click();
+      await pageOwner.getByLabel('Webhook URL').fill(url);
+      await pageOwner.getByLabel('member.joined').check();
+      await pageOwner.getByRole('button', { name: 'Create webhook' }).click();
+      secret = await pageOwner.getByLabel("The new webhook's signing secret").inputValue();
+      assert.match(secret, /^whsec_[A-Za-z0-9+/=]{44}$/);
+      const row = pageOwner.locator('.webhook', { hasText: url });
+      await row.locator('.hint', { hasText: 'member.joined, message.created' }).waitFor();
+      await row.locator('.webhook-state', { hasText: 'on' }).waitFor();
+
+      await pageOwner.getByRole('link', { name: 'Back to the room' }).click();
+      await pageOwner.locator('#composer-input').fill('tell the other systems');
+      await pageOwner.locator('#composer-input').press('Enter');
+      await eventually(() => received.length === 1, 'the message reached the receiver');
+      assert.equal(received[0].type, 'message.created');
+      assert.equal(received[0].room_id, roomId);
+      assert.equal(received[0].data.body, 'tell the other systems');
+      assert.equal(received[0].data.author.username, ann.username);
+
+      // The deliveries, then off: nothing more is sent.
+      await pageOwner.getByRole('link', { name: 'Room settings' }).click();
+      await row.getByRole('button', { name: 'Deliveries' }).click();
+      await row.locator('.delivery', { hasText: 'message.created' }).locator('.delivery-result', { hasText: '200' }).waitFor();
+      await row.getByRole('button', { name: `Turn off ${url}` }).click();
+      await row.locator('.webhook-state', { hasText: 'off' }).waitFor();
+      await pageOwner.getByRole('link', { name: 'Back to the room' }).click();
+      await pageOwner.locator('#composer-input').fill('not for the webhook');
+      await pageOwner.locator('#composer-input').press('Enter');
+      await pageOwner.locator('.message', { hasText: 'not for the webhook' }).waitFor();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.equal(received.length, 1);
+
+      await pageOwner.getByRole('link', { name: 'Room settings' }).click();
+      await pageOwner.locator('.webhook', { hasText: url }).getByRole('button', { name: 'Delete' }).click();
+      await pageOwner.getByText('No webhooks.').waitFor();
+      await pageOwner.getByRole('link', { name: 'Back to the room' }).click();
+      await pageOwner.locator('#room-title', { hasText: 'team' }).waitFor();
+      assert.deepEqual(pageOwner.problems, []);
+    } finally {
+      receiver.close();
+    }
   });
 
   test("deleting an account shows the person's old messages as from a deleted user", async () => {

@@ -22,6 +22,10 @@ import type { components, paths } from "./schema.js";
 export type { ClientFrame } from "./frames/ClientFrame.js";
 export type { ServerFrame } from "./frames/ServerFrame.js";
 
+/** The WebSocket with reconnect, resume and an outbox (`socket.ts`). */
+export { ChatSocket, SendError, backoffDelayMs } from "./socket.js";
+export type { ChatSocketOptions, ConnectionState, FrameOf, FrameType, WebSocketConstructor, WebSocketLike } from "./socket.js";
+
 /** The API's named schemas, for annotations in caller code. */
 export type Schemas = components["schemas"];
 export type User = Schemas["User"];

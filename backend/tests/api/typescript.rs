@@ -196,7 +196,11 @@ async fn typescript_package_installs_from_its_tarball_and_its_bot_answers_in_a_r
          export const call = () => chat.POST(\"/api/v1/rooms/{room_id}/messages\", { params: { path: { room_id: 1 } }, body: { body: \"hi\" } });\n\
          export const bodies = (ms: Message[]): string[] => ms.map((m) => m.body);\n\
          import type { ServerFrame } from \"chat-api-client\";\n\
-         export const seqOf = (f: ServerFrame): number | undefined => (f.type === \"message\" ? f.message.seq : undefined);\n",
+         export const seqOf = (f: ServerFrame): number | undefined => (f.type === \"message\" ? f.message.seq : undefined);\n\
+         import { ChatSocket } from \"chat-api-client\";\n\
+         const socket = new ChatSocket({ baseUrl: \"http://x\", token: () => undefined });\n\
+         export const off = socket.on(\"message_deleted\", (f) => f.seq + f.room_id);\n\
+         export const sent: Promise<Message> = socket.send(1, \"hi\", { replyTo: 2 });\n",
     )
     .unwrap();
     let mut check = Command::new(bin.join("tsc"));
