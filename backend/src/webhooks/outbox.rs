@@ -184,6 +184,11 @@ pub fn record(conn: &mut DbConnection, outcomes: &[Outcome], settings: &WebhookS
         let now = now();
         let mut disabled = Vec::new();
         for outcome in outcomes {
+            let hook = webhooks::table.find(outcome.webhook_id);
+            let state: Option<(i32, Option<chrono::NaiveDateTime>)> =
+                hook.select((webhooks::failures, webhooks::failing_since)).first(conn).optional()?;
+            // Deleted meanwhile: its queue and its deliveries went with it.
+            let Some((failures, since)) = state else { continue };
             diesel::insert_into(webhook_deliveries::table)
                 .values(NewWebhookDelivery {
                     webhook_id: outcome.webhook_id,
@@ -196,7 +201,6 @@ pub fn record(conn: &mut DbConnection, outcomes: &[Outcome], settings: &WebhookS
                     attempted_at: now,
                 })
                 .execute(conn)?;
-            let hook = webhooks::table.find(outcome.webhook_id);
             if outcome.delivered() {
                 diesel::delete(webhook_events::table.find(outcome.event_row)).execute(conn)?;
                 diesel::update(hook)
@@ -207,10 +211,6 @@ pub fn record(conn: &mut DbConnection, outcomes: &[Outcome], settings: &WebhookS
                     ))
                     .execute(conn)?;
             } else {
-                let state: Option<(i32, Option<chrono::NaiveDateTime>)> =
-                    hook.select((webhooks::failures, webhooks::failing_since)).first(conn).optional()?;
-                // Deleted meanwhile.
-                let Some((failures, since)) = state else { continue };
                 let failures = failures + 1;
                 let since = since.unwrap_or(now);
                 let failing_for = (now - since).to_std().unwrap_or_default();

@@ -24,6 +24,7 @@ db_tests_configured!(local_receivers =>
     room_events_are_delivered_signed_in_order_once,
     a_failing_receiver_is_retried_then_the_webhook_disabled_and_the_owner_notified,
     a_receiver_that_does_not_answer_times_out_and_never_holds_up_sends,
+    a_webhook_deleted_mid_delivery_costs_the_others_nothing,
 );
 
 /// Receivers on 127.0.0.1 are allowed (plain http, loopback); retries come fast and give up after 3 s.
@@ -42,6 +43,8 @@ enum Answer {
     Status(u16),
     /// Never answers (until the test ends).
     Hang,
+    /// Answers 200 when the test calls `release`.
+    Held,
 }
 
 /// One request the receiver got.
@@ -62,6 +65,7 @@ impl Delivery {
 
 #[derive(Default)]
 struct Script {
+    released: Arc<tokio::sync::Notify>,
     got: Vec<Delivery>,
     /// Answers for the next requests, then `otherwise`.
     next: VecDeque<Answer>,
@@ -101,6 +105,11 @@ impl Receiver {
         self.script.lock().unwrap().got.clone()
     }
 
+    /// Answers the requests held (`Answer::Held`).
+    fn release(&self) {
+        self.script.lock().unwrap().released.notify_waiters();
+    }
+
     /// The requests, once at least `n` came (panics after `within`).
     async fn wait_for(&self, n: usize, within: Duration) -> Vec<Delivery> {
         let deadline = Instant::now() + within;
@@ -132,16 +141,21 @@ async fn receive(req: HttpRequest, body: String, script: web::Data<Mutex<Script>
             body,
             answered: match answer {
                 Answer::Status(s) => Some(s),
+                Answer::Held => Some(200),
                 Answer::Hang => None,
             },
         });
-        answer
+        (answer, Arc::clone(&script.released))
     };
     match answer {
-        Answer::Status(status) => {
+        (Answer::Status(status), _) => {
             HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).body("ok")
         }
-        Answer::Hang => {
+        (Answer::Held, released) => {
+            released.notified().await;
+            HttpResponse::Ok().finish()
+        }
+        (Answer::Hang, _) => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             HttpResponse::Ok().finish()
         }
@@ -561,6 +575,33 @@ async fn a_receiver_that_does_not_answer_times_out_and_never_holds_up_sends(app:
         receiver.delivered().iter().map(|d| d.payload()["data"]["body"].as_str().unwrap().to_owned()).collect();
     assert_eq!(bodies, (1..=30).map(|i| format!("msg {i}")).collect::<Vec<_>>(), "in order after the timeout");
     assert_eq!(got[0].id, got[1].id, "the timed-out event was sent again first");
+}
+
+async fn a_webhook_deleted_mid_delivery_costs_the_others_nothing(app: TestApp) {
+    let (doomed_receiver, other) = (Receiver::start().await, Receiver::start().await);
+    let Room { id, alice, .. } = room(&app).await;
+    let doomed = make_webhook(&app, &alice, id, &doomed_receiver.url, &["message.created"]).await;
+    make_webhook(&app, &alice, id, &other.url, &["message.created"]).await;
+    // Both receivers hold the first event; the first webhook is deleted meanwhile; both then answer at
+    // once, so both outcomes are recorded in one round, which must not fail for the deleted one's sake.
+    doomed_receiver.answer_next(&[Answer::Held]);
+    other.answer_next(&[Answer::Held]);
+    app.send(&alice, id, "first").await;
+    doomed_receiver.wait_for(1, Duration::from_secs(10)).await;
+    other.wait_for(1, Duration::from_secs(10)).await;
+    let path = format!("/api/v1/rooms/{id}/webhooks/{}", doomed["id"]);
+    expect_status(app.request(Method::DELETE, &path, Some(&alice.token), None).await, StatusCode::NO_CONTENT).await;
+    doomed_receiver.release();
+    other.release();
+    for i in 2..=3 {
+        app.send(&alice, id, &format!("msg {i}")).await;
+    }
+    other.wait_for(3, Duration::from_secs(10)).await;
+    // Past the lease a lost round would leave (2 x 1 s + 5 s): nothing came twice.
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let bodies: Vec<Value> = other.got().iter().map(|d| d.payload()["data"]["body"].clone()).collect();
+    assert_eq!(bodies, [json!("first"), json!("msg 2"), json!("msg 3")]);
+    assert_eq!(doomed_receiver.got().len(), 1, "nothing more for a deleted webhook");
 }
 
 /// Two nodes on PostgreSQL and Redis: each event is delivered by one node, in order; a node killed while a
