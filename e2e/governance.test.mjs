@@ -236,7 +236,7 @@ describe('a room run by its owner and admins', () => {
       secret = await pageOwner.getByLabel("The new webhook's signing secret").inputValue();
       assert.match(secret, /^whsec_[A-Za-z0-9+/=]{44}$/);
       const row = pageOwner.locator('.webhook', { hasText: url });
-      await row.locator('.hint', { hasText: 'member.joined, message.created' }).waitFor();
+      await row.locator('.hint', { hasText: 'message.created, member.joined' }).waitFor();
       await row.locator('.webhook-state', { hasText: 'on' }).waitFor();
 
       await pageOwner.getByRole('link', { name: 'Back to the room' }).click();
