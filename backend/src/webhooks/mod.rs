@@ -12,6 +12,7 @@ pub mod addresses;
 pub mod outbox;
 pub mod signing;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,8 @@ const POLL: Duration = Duration::from_secs(1);
 /// After a wake-up, outcomes and new events arriving within this are recorded and claimed together: one
 /// transaction for many deliveries.
 const GATHER: Duration = Duration::from_millis(5);
+/// A webhook's attempts beyond the last 100 are deleted after this many more (not on every one).
+const PRUNE_EVERY: u32 = 50;
 /// The most of an answer read (so that its connection can be used again); the rest is dropped.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
@@ -87,13 +90,15 @@ impl Dispatcher {
         let (finished_tx, mut finished_rx) = mpsc::unbounded_channel::<Outcome>();
         let mut in_flight = 0usize;
         let mut finished = Vec::new();
+        let mut since_pruned: HashMap<i64, u32> = HashMap::new();
         loop {
             while let Ok(outcome) = finished_rx.try_recv() {
                 finished.push(outcome);
             }
             in_flight -= finished.len();
             let free = self.settings.concurrency.saturating_sub(in_flight);
-            let claimed = self.round(std::mem::take(&mut finished), free).await;
+            let prune = due_for_pruning(&mut since_pruned, &finished);
+            let claimed = self.round(std::mem::take(&mut finished), prune, free).await;
             for claim in claimed {
                 in_flight += 1;
                 let (me, done) = (Arc::clone(&self), finished_tx.clone());
@@ -114,12 +119,12 @@ impl Dispatcher {
     /// One transaction's worth: records `finished`, claims up to `free` webhooks. A database error is
     /// logged and the round's outcomes dropped: their events stay queued and leased, and are sent again
     /// when the lease ends (at least once).
-    async fn round(&self, finished: Vec<Outcome>, free: usize) -> Vec<Claimed> {
+    async fn round(&self, finished: Vec<Outcome>, prune: Vec<i64>, free: usize) -> Vec<Claimed> {
         let settings = self.settings.clone();
         let result = self
             .db
             .write(move |conn| {
-                let disabled = outbox::record(conn, &finished, &settings)?;
+                let disabled = outbox::record(conn, &finished, &prune, &settings)?;
                 Ok((disabled, outbox::claim(conn, free, lease(&settings))?))
             })
             .await;
@@ -197,6 +202,20 @@ impl Dispatcher {
     }
 }
 
+/// Counts each webhook's attempts; the webhooks that reached [`PRUNE_EVERY`] since their last pruning.
+fn due_for_pruning(counts: &mut HashMap<i64, u32>, finished: &[Outcome]) -> Vec<i64> {
+    let mut due = Vec::new();
+    for outcome in finished {
+        let count = counts.entry(outcome.webhook_id).or_default();
+        *count += 1;
+        if *count >= PRUNE_EVERY {
+            *count = 0;
+            due.push(outcome.webhook_id);
+        }
+    }
+    due
+}
+
 /// A delivery error as the deliveries list shows it.
 fn why(error: &reqwest::Error, timeout: Duration) -> String {
     if error.is_timeout() {
@@ -217,4 +236,32 @@ fn why(error: &reqwest::Error, timeout: Duration) -> String {
         source = e.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(webhook_id: i64) -> Outcome {
+        Outcome {
+            webhook_id,
+            event_row: 1,
+            event_id: "msg_1".into(),
+            event_type: "message.created".into(),
+            attempt: 1,
+            status_code: Some(200),
+            duration_ms: 1,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn each_webhook_is_pruned_once_per_prune_every_attempts() {
+        let mut counts = HashMap::new();
+        let mut pruned = Vec::new();
+        for _ in 0..PRUNE_EVERY * 2 {
+            pruned.extend(due_for_pruning(&mut counts, &[outcome(1), outcome(2)]));
+        }
+        assert_eq!(pruned, [1, 2, 1, 2]);
+    }
 }

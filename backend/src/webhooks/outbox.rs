@@ -3,10 +3,12 @@
 //! dispatcher takes the oldest event of each due webhook ([`claim`]), leasing the webhook so that one
 //! delivery is in flight per webhook across all nodes, and records what happened ([`record`]).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chat_api::WebhookEventType;
-use diesel::dsl::exists;
+use chrono::NaiveDateTime;
+use diesel::dsl::{exists, min};
 use diesel::prelude::*;
 use serde_json::json;
 
@@ -17,6 +19,25 @@ use crate::db::schema::{webhook_deliveries, webhook_events, webhooks};
 use crate::db::{DbConnection, now, utc};
 use crate::error::ApiError;
 use crate::events::Event;
+
+/// Inserts `rows` into `table` in the caller's transaction: PostgreSQL in multi-row statements (one round trip
+/// per 1000 rows), SQLite (in-process) a statement per row, since the multi-backend connection cannot batch.
+macro_rules! insert_all {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            DbConnection::Postgresql(pg) => {
+                for chunk in $rows.chunks(1000) {
+                    diesel::insert_into($table).values(chunk).execute(pg)?;
+                }
+            }
+            DbConnection::Sqlite(lite) => {
+                for row in $rows.iter() {
+                    diesel::insert_into($table).values(row).execute(lite)?;
+                }
+            }
+        }
+    };
+}
 
 /// Attempts kept per webhook for `GET .../deliveries`.
 pub const DELIVERIES_KEPT: i64 = 100;
@@ -45,6 +66,19 @@ pub struct Outcome {
 impl Outcome {
     pub fn delivered(&self) -> bool {
         self.status_code.is_some_and(|s| (200..300).contains(&s))
+    }
+
+    fn row(&self, attempted_at: NaiveDateTime) -> NewWebhookDelivery {
+        NewWebhookDelivery {
+            webhook_id: self.webhook_id,
+            event_id: self.event_id.clone(),
+            event_type: self.event_type.clone(),
+            attempt: self.attempt,
+            status_code: self.status_code,
+            duration_ms: self.duration_ms,
+            error: self.error.clone(),
+            attempted_at,
+        }
     }
 }
 
@@ -110,19 +144,7 @@ pub fn enqueue(conn: &mut DbConnection, events: &[Event]) -> Result<usize, ApiEr
             });
         }
     }
-    // PostgreSQL: multi-row INSERTs (one round trip per 1000 rows); SQLite, in-process: a statement per row.
-    match conn {
-        DbConnection::Postgresql(pg) => {
-            for chunk in rows.chunks(1000) {
-                diesel::insert_into(webhook_events::table).values(chunk).execute(pg)?;
-            }
-        }
-        DbConnection::Sqlite(lite) => {
-            for row in &rows {
-                diesel::insert_into(webhook_events::table).values(row).execute(lite)?;
-            }
-        }
-    }
+    insert_all!(conn, webhook_events::table, rows);
     Ok(rows.len())
 }
 
@@ -160,82 +182,94 @@ pub fn claim(conn: &mut DbConnection, limit: usize, lease: Duration) -> Result<V
             .execute(conn)?;
         let hooks: Vec<WebhookRow> =
             webhooks::table.filter(webhooks::id.eq_any(&ids)).select(WebhookRow::as_select()).load(conn)?;
-        let mut claimed = Vec::with_capacity(hooks.len());
-        for webhook in hooks {
-            let event = webhook_events::table
-                .filter(webhook_events::webhook_id.eq(webhook.id))
-                .order(webhook_events::id.asc())
-                .select(WebhookEventRow::as_select())
-                .first(conn)?;
-            claimed.push(Claimed { webhook, event });
-        }
-        Ok(claimed)
+        // Each one's oldest event: two queries, however many webhooks.
+        let oldest: Vec<Option<i64>> = webhook_events::table
+            .filter(webhook_events::webhook_id.eq_any(&ids))
+            .group_by(webhook_events::webhook_id)
+            .select(min(webhook_events::id))
+            .load(conn)?;
+        let oldest: Vec<i64> = oldest.into_iter().flatten().collect();
+        let mut heads: HashMap<i64, WebhookEventRow> = webhook_events::table
+            .filter(webhook_events::id.eq_any(&oldest))
+            .select(WebhookEventRow::as_select())
+            .load(conn)?
+            .into_iter()
+            .map(|event| (event.webhook_id, event))
+            .collect();
+        Ok(hooks
+            .into_iter()
+            .filter_map(|webhook| Some(Claimed { event: heads.remove(&webhook.id)?, webhook }))
+            .collect())
     })
 }
 
 /// Records attempts: a delivered event leaves the queue and its webhook is due again at once; a failed
 /// one stays at the head and its webhook waits out the next backoff, or, failing for `give_up_after`, is
-/// disabled. Returns the webhooks disabled now.
-pub fn record(conn: &mut DbConnection, outcomes: &[Outcome], settings: &WebhookSettings) -> Result<Vec<i64>, ApiError> {
-    if outcomes.is_empty() {
+/// disabled. The attempts of webhooks deleted meanwhile are dropped. `prune`: webhooks whose attempts beyond
+/// the last [`DELIVERIES_KEPT`] are deleted now. Returns the webhooks disabled now.
+pub fn record(
+    conn: &mut DbConnection,
+    outcomes: &[Outcome],
+    prune: &[i64],
+    settings: &WebhookSettings,
+) -> Result<Vec<i64>, ApiError> {
+    if outcomes.is_empty() && prune.is_empty() {
         return Ok(Vec::new());
     }
     conn.transaction(|conn| {
         let now = now();
-        let mut disabled = Vec::new();
-        for outcome in outcomes {
-            let hook = webhooks::table.find(outcome.webhook_id);
-            let state: Option<(i32, Option<chrono::NaiveDateTime>)> =
-                hook.select((webhooks::failures, webhooks::failing_since)).first(conn).optional()?;
-            // Deleted meanwhile: its queue and its deliveries went with it.
-            let Some((failures, since)) = state else { continue };
-            diesel::insert_into(webhook_deliveries::table)
-                .values(NewWebhookDelivery {
-                    webhook_id: outcome.webhook_id,
-                    event_id: outcome.event_id.clone(),
-                    event_type: outcome.event_type.clone(),
-                    attempt: outcome.attempt,
-                    status_code: outcome.status_code,
-                    duration_ms: outcome.duration_ms,
-                    error: outcome.error.clone(),
-                    attempted_at: now,
-                })
+        let ids: Vec<i64> = outcomes.iter().map(|o| o.webhook_id).collect();
+        let states: HashMap<i64, (i32, Option<NaiveDateTime>)> = webhooks::table
+            .filter(webhooks::id.eq_any(&ids))
+            .select((webhooks::id, webhooks::failures, webhooks::failing_since))
+            .load::<(i64, i32, Option<NaiveDateTime>)>(conn)?
+            .into_iter()
+            .map(|(id, failures, since)| (id, (failures, since)))
+            .collect();
+        let live: Vec<&Outcome> = outcomes.iter().filter(|o| states.contains_key(&o.webhook_id)).collect();
+        let rows: Vec<NewWebhookDelivery> = live.iter().map(|o| o.row(now)).collect();
+        insert_all!(conn, webhook_deliveries::table, rows);
+        let (delivered, failed): (Vec<&Outcome>, Vec<&Outcome>) = live.into_iter().partition(|o| o.delivered());
+        if !delivered.is_empty() {
+            let events: Vec<i64> = delivered.iter().map(|o| o.event_row).collect();
+            diesel::delete(webhook_events::table.filter(webhook_events::id.eq_any(&events))).execute(conn)?;
+            let hooks: Vec<i64> = delivered.iter().map(|o| o.webhook_id).collect();
+            diesel::update(webhooks::table.filter(webhooks::id.eq_any(&hooks)))
+                .set((
+                    webhooks::not_before.eq(None::<NaiveDateTime>),
+                    webhooks::failures.eq(0),
+                    webhooks::failing_since.eq(None::<NaiveDateTime>),
+                ))
                 .execute(conn)?;
-            if outcome.delivered() {
-                diesel::delete(webhook_events::table.find(outcome.event_row)).execute(conn)?;
+        }
+        let mut disabled = Vec::new();
+        for outcome in failed {
+            let (failures, since) = states[&outcome.webhook_id];
+            let (failures, since) = (failures + 1, since.unwrap_or(now));
+            let hook = webhooks::table.find(outcome.webhook_id);
+            if (now - since).to_std().unwrap_or_default() >= settings.give_up_after {
                 diesel::update(hook)
                     .set((
-                        webhooks::not_before.eq(None::<chrono::NaiveDateTime>),
-                        webhooks::failures.eq(0),
-                        webhooks::failing_since.eq(None::<chrono::NaiveDateTime>),
+                        webhooks::enabled.eq(false),
+                        webhooks::not_before.eq(None::<NaiveDateTime>),
+                        webhooks::failures.eq(failures),
+                        webhooks::failing_since.eq(since),
                     ))
                     .execute(conn)?;
+                disabled.push(outcome.webhook_id);
             } else {
-                let failures = failures + 1;
-                let since = since.unwrap_or(now);
-                let failing_for = (now - since).to_std().unwrap_or_default();
-                if failing_for >= settings.give_up_after {
-                    diesel::update(hook)
-                        .set((
-                            webhooks::enabled.eq(false),
-                            webhooks::not_before.eq(None::<chrono::NaiveDateTime>),
-                            webhooks::failures.eq(failures),
-                            webhooks::failing_since.eq(since),
-                        ))
-                        .execute(conn)?;
-                    disabled.push(outcome.webhook_id);
-                } else {
-                    let delay = backoff(&settings.retry_delays, failures);
-                    diesel::update(hook)
-                        .set((
-                            webhooks::not_before.eq(now + chrono::Duration::from_std(delay).unwrap_or_default()),
-                            webhooks::failures.eq(failures),
-                            webhooks::failing_since.eq(since),
-                        ))
-                        .execute(conn)?;
-                }
+                let delay = backoff(&settings.retry_delays, failures);
+                diesel::update(hook)
+                    .set((
+                        webhooks::not_before.eq(now + chrono::Duration::from_std(delay).unwrap_or_default()),
+                        webhooks::failures.eq(failures),
+                        webhooks::failing_since.eq(since),
+                    ))
+                    .execute(conn)?;
             }
-            prune(conn, outcome.webhook_id)?;
+        }
+        for webhook_id in prune {
+            prune_one(conn, *webhook_id)?;
         }
         Ok(disabled)
     })
@@ -248,7 +282,7 @@ fn backoff(delays: &[Duration], failures: i32) -> Duration {
 }
 
 /// Keeps the webhook's last [`DELIVERIES_KEPT`] attempts.
-fn prune(conn: &mut DbConnection, webhook_id: i64) -> Result<(), ApiError> {
+fn prune_one(conn: &mut DbConnection, webhook_id: i64) -> Result<(), ApiError> {
     let oldest_gone: Option<i64> = webhook_deliveries::table
         .filter(webhook_deliveries::webhook_id.eq(webhook_id))
         .order(webhook_deliveries::id.desc())
