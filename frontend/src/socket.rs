@@ -127,6 +127,10 @@ impl Socket {
             i.generation += 1;
             i.retry_timer = None;
             if let Some(ws) = i.ws.take() {
+                // Detached first: the handlers are dropped below, and the browser may still fire this
+                // socket's events (its close) afterwards, which would call a dropped closure.
+                ws.set_onmessage(None);
+                ws.set_onclose(None);
                 let _ = ws.close_with_code(CLOSE_NORMAL);
             }
             i.handlers.clear();

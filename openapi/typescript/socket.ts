@@ -90,6 +90,13 @@ export function backoffDelayMs(attempt: number, random: number = Math.random()):
   return random * Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 16));
 }
 
+/** A random `client_id`. `crypto.randomUUID` exists only in secure contexts (https, localhost) in browsers;
+ * `getRandomValues` everywhere. */
+function newClientId(): string {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 interface RoomState {
   /** The last seq handed to the `message` handlers; `null` until the server said where the room is. */
   lastSeq: number | null;
@@ -188,7 +195,7 @@ export class ChatSocket {
    * copy). Queued while disconnected; rejects with `SendError` when refused for good.
    */
   send(roomId: number, body: string, options: { replyTo?: number; clientId?: string } = {}): Promise<Message> {
-    const clientId = options.clientId ?? globalThis.crypto.randomUUID();
+    const clientId = options.clientId ?? newClientId();
     const frame: Pending["frame"] = { type: "send", room_id: roomId, body, client_id: clientId };
     if (options.replyTo !== undefined) frame.reply_to = options.replyTo;
     return new Promise((resolve, reject) => {
