@@ -8,13 +8,15 @@ use std::collections::HashMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chat_api::{CreateRoomRequest, FieldError, LeaveReason, Member, Role, Room, RoomKind, RoomPage, Visibility};
+use chat_api::{
+    CreateRoomRequest, FieldError, LeaveReason, Member, Role, Room, RoomKind, RoomPage, UnsubscribeReason, Visibility,
+};
 use chrono::DateTime;
 use diesel::dsl::count_star;
 use diesel::prelude::*;
 
 use crate::db::models::{MemberRow, MessageRow, NewRoom, RoomRow, UserRow};
-use crate::db::schema::{messages, room_members, rooms, users};
+use crate::db::schema::{messages, room_audit, room_bans, room_members, rooms, users};
 use crate::db::{DbConnection, now, utc};
 use crate::domain::{self, moderation};
 use crate::error::ApiError;
@@ -105,9 +107,46 @@ pub fn visible(conn: &mut DbConnection, room_id: i64, viewer: i64) -> Result<Vis
     VisibleRoom::check(room, membership)
 }
 
-/// The seq of the room's newest message (0 when it has none).
-pub fn last_seq(conn: &mut DbConnection, room_id: i64) -> Result<i64, ApiError> {
-    Ok(rooms::table.find(room_id).select(rooms::last_seq).first(conn)?)
+/// Where a subscriber stands after a room's events may have been lost on the way (a broker outage, the
+/// node that made a change dying before it published it).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// They may still follow the room, whose newest message is `last_seq`.
+    Following { last_seq: i64 },
+    /// Their subscription ended meanwhile, and why.
+    Ended(UnsubscribeReason),
+}
+
+/// `user_id`'s standing in `room_id`. `as_member`: they subscribed as a member (anyone may follow a public
+/// room; only a member's subscription ends with the membership). `since`: when their connection opened: a
+/// removal logged after it is what ended the membership, else they left (or were removed before they
+/// subscribed again, which the hub would have told them).
+pub fn standing(
+    conn: &mut DbConnection,
+    room_id: i64,
+    user_id: i64,
+    as_member: bool,
+    since: chrono::NaiveDateTime,
+) -> Result<Standing, ApiError> {
+    let Some(room) = rooms::table.find(room_id).select(RoomRow::as_select()).first(conn).optional()? else {
+        return Ok(Standing::Ended(UnsubscribeReason::RoomDeleted));
+    };
+    let member: i64 = room_members::table.find((room_id, user_id)).select(count_star()).get_result(conn)?;
+    if member > 0 || (!as_member && room.is_public()) {
+        return Ok(Standing::Following { last_seq: room.last_seq });
+    }
+    let banned: i64 = room_bans::table.find((room_id, user_id)).select(count_star()).get_result(conn)?;
+    if banned > 0 {
+        return Ok(Standing::Ended(UnsubscribeReason::Banned));
+    }
+    let removed: i64 = room_audit::table
+        .filter(room_audit::room_id.eq(room_id))
+        .filter(room_audit::target_id.eq(user_id))
+        .filter(room_audit::action.eq("member_removed"))
+        .filter(room_audit::created_at.ge(since))
+        .select(count_star())
+        .get_result(conn)?;
+    Ok(Standing::Ended(if removed > 0 { UnsubscribeReason::Removed } else { UnsubscribeReason::Left }))
 }
 
 pub fn create(conn: &mut DbConnection, owner: i64, spec: NewRoomSpec) -> Result<Room, ApiError> {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream};
 use bytestring::ByteString;
-use chat_api::{ClientFrame, Message, Scope, ServerFrame, User};
+use chat_api::{ClientFrame, Message, Scope, ServerFrame, UnsubscribeReason, User};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, interval, sleep_until};
@@ -24,6 +24,7 @@ use super::protocol::{self, Rejected};
 use super::transport::{Gone, Transport};
 use crate::caller::Caller;
 use crate::domain::messages::{self, DedupKeys, MessageBody, Window};
+use crate::domain::rooms::Standing;
 use crate::domain::{blocks, rooms};
 use crate::error::ApiError;
 use crate::events::Event;
@@ -64,6 +65,11 @@ pub struct Session {
     pub close_orders: watch::Receiver<Option<CloseOrder>>,
     /// Last seq delivered, per subscribed room.
     delivered: HashMap<i64, i64>,
+    /// Public rooms followed without being a member (usually none): a resync ends only a member's
+    /// subscription for want of membership.
+    visitors: Vec<i64>,
+    /// When the connection opened (a removal logged after it ended a membership it followed).
+    opened_at: chrono::NaiveDateTime,
     limiter: DefaultDirectRateLimiter,
     replays: DefaultDirectRateLimiter,
     rate_limited_in_a_row: u32,
@@ -114,6 +120,8 @@ impl Session {
             transport,
             close_orders,
             delivered: HashMap::new(),
+            visitors: Vec::new(),
+            opened_at: crate::db::now(),
             limiter: RateLimiter::direct(quota),
             replays: RateLimiter::direct(replays),
             rate_limited_in_a_row: 0,
@@ -303,7 +311,13 @@ impl Session {
         let newly = self.state.realtime.hub.subscribe(self.id, room_id);
         let user_id = self.user.id;
         let room = match self.state.db.read(move |c| rooms::visible(c, room_id, user_id)).await {
-            Ok(visible) => visible.room,
+            Ok(visible) => {
+                self.visitors.retain(|r| *r != room_id);
+                if visible.membership.is_none() {
+                    self.visitors.push(room_id);
+                }
+                visible.room
+            }
             Err(e) => {
                 if newly {
                     self.state.realtime.hub.unsubscribe(self.id, room_id);
@@ -344,6 +358,7 @@ impl Session {
 
     async fn unsubscribe(&mut self, room_id: i64) {
         self.delivered.remove(&room_id);
+        self.visitors.retain(|r| *r != room_id);
         if self.state.realtime.hub.unsubscribe(self.id, room_id) {
             self.announce_left(room_id).await;
         }
@@ -401,19 +416,39 @@ impl Session {
         match item {
             Outbound::Room(frame) => self.deliver_room_frame(&frame).await,
             Outbound::Personal(text) => self.write(text).await,
+            // Events may have been lost: each subscription is checked against the database (a membership
+            // ended meanwhile ends it; missed messages are filled in).
             Outbound::Resync => {
                 let rooms: Vec<(i64, i64)> = self.delivered.iter().map(|(r, s)| (*r, *s)).collect();
                 for (room_id, last) in rooms {
-                    let newest = self.state.db.read(move |c| rooms::last_seq(c, room_id)).await;
-                    match newest {
-                        Ok(newest) if newest > last => Box::pin(self.fill_gap(room_id, last, newest)).await?,
-                        Ok(_) => {}
+                    let (user_id, as_member, since) = (self.user.id, !self.visitors.contains(&room_id), self.opened_at);
+                    let standing =
+                        self.state.db.read(move |c| rooms::standing(c, room_id, user_id, as_member, since)).await;
+                    match standing {
+                        Ok(Standing::Following { last_seq }) if last_seq > last => {
+                            Box::pin(self.fill_gap(room_id, last, last_seq)).await?
+                        }
+                        Ok(Standing::Following { .. }) => {}
+                        Ok(Standing::Ended(reason)) => self.end_subscription(room_id, reason).await?,
                         Err(_) => return Err(End::Close(SERVER_ERROR)),
                     }
                 }
                 Ok(())
             }
         }
+    }
+
+    /// A subscription that ended while its event was lost: leaves the room here and says so, as the hub's
+    /// `unsubscribed` would have.
+    async fn end_subscription(&mut self, room_id: i64, reason: UnsubscribeReason) -> Result<(), End> {
+        self.delivered.remove(&room_id);
+        self.visitors.retain(|r| *r != room_id);
+        let last_here = self.state.realtime.hub.unsubscribe(self.id, room_id);
+        self.write_frame(&ServerFrame::Unsubscribed { room_id, reason }).await?;
+        if last_here {
+            Box::pin(self.announce_left(room_id)).await;
+        }
+        Ok(())
     }
 
     /// A room's frame: typing and presence as they come, new messages once and in seq order.

@@ -373,6 +373,55 @@ mod postgres {
         expect_problem(b.me(&alice.token).await, StatusCode::UNAUTHORIZED).await;
     }
 
+    /// Issue 11: a removal and a leave made through node A while Redis is down, A dying before it could
+    /// publish them, reach the sockets on node B when Redis is back (B's resync checks each subscription
+    /// against the database): `unsubscribed` with the right reason, and nothing the room says afterwards.
+    /// Before, they stayed subscribed and kept receiving the private room's messages.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cluster_a_removal_and_a_leave_made_while_redis_is_down_end_the_subscriptions_when_it_is_back() {
+        let Some(mut cluster) = Cluster::start(2, NodeOptions::default()).await else { return };
+        let (alice, bob, carol, dave) = {
+            let a = cluster.app(0);
+            (a.new_user().await, a.new_user().await, a.new_user().await, a.new_user().await)
+        };
+        let room_id = cluster.app(0).room_id(&alice, "private").await;
+        for user in [&bob, &carol, &dave] {
+            expect_status(cluster.app(0).add_member(&alice.token, room_id, &user.username).await, StatusCode::CREATED)
+                .await;
+        }
+        let mut sockets = Vec::new();
+        for user in [&bob, &carol, &dave] {
+            let mut ws = cluster.app(1).ws(&user.token).await;
+            ws.subscribe(room_id, None).await;
+            sockets.push(ws);
+        }
+        let [mut bob_on_b, mut carol_on_b, mut dave_on_b] = sockets.try_into().unwrap_or_else(|_| unreachable!());
+
+        cluster.redis.kill();
+        let a = cluster.app(0);
+        let bob_path = format!("/api/v1/rooms/{room_id}/members/{}", bob.id);
+        expect_status(
+            a.request(reqwest::Method::DELETE, &bob_path, Some(&alice.token), None).await,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+        expect_status(a.leave_room(&carol.token, room_id).await, StatusCode::NO_CONTENT).await;
+        // Node A dies before Redis is back: the events it had not published yet are gone with it.
+        cluster.nodes.remove(0);
+        cluster.redis.restart().await;
+
+        for (ws, reason) in [(&mut bob_on_b, "removed"), (&mut carol_on_b, "left")] {
+            let f = ws.expect("unsubscribed").await;
+            assert_eq!(f, json!({"type": "unsubscribed", "room_id": room_id, "reason": reason}), "{}", cluster.logs());
+        }
+        cluster.app(0).send(&alice, room_id, "after the outage").await; // node B, now the only one
+        let got = dave_on_b.expect("message").await;
+        assert_eq!(got["message"]["body"], "after the outage", "a member still there keeps receiving");
+        for ws in [&mut bob_on_b, &mut carol_on_b] {
+            ws.expect_silence(QUIET * 4, "a message of a room they are no longer in", is_message).await;
+        }
+    }
+
     /// Reads `message` frames of `room_id` up to seq `last`, each with the moment it arrived.
     async fn timed_messages_until(ws: &mut WsClient, room_id: i64, last: i64, wait: Duration) -> Vec<(Value, Instant)> {
         let deadline = Instant::now() + wait;
