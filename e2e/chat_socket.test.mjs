@@ -2,23 +2,25 @@
 // the real server: through a SIGKILL and restart while someone else posts it ends with every message once, in
 // order; a message sent while the server is down leaves from the outbox and is stored once; more missed than
 // the server replays is paged over REST; an expired access token (close 4001) is refreshed and the socket
-// goes on.
+// goes on. And in Chromium, with the browser's own WebSocket and fetch.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import WebSocket from 'ws';
 
-import { Server, eventually } from './harness.mjs';
+import { Server, eventually, launchBrowser } from './harness.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The package's sources compiled as `make ts-package` compiles them (into target/, beside node_modules). */
+const out = join(root, 'target/e2e-chat-socket');
+
 async function loadPackage() {
-  const out = join(root, 'target/e2e-chat-socket');
   execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'openapi/typescript'), '--outDir', out], { stdio: 'inherit' });
   return import(pathToFileURL(join(out, 'client.js')).href);
 }
@@ -164,5 +166,56 @@ describe('ChatSocket with short-lived access tokens', () => {
     } finally {
       socket.close();
     }
+  });
+});
+
+describe('ChatSocket in a browser', () => {
+  let server;
+  let browser;
+
+  before(async () => {
+    await loadPackage();
+    server = await Server.create();
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test("with the browser's WebSocket: live messages in order, and a send acked with the stored message", async () => {
+    const [ann, ben] = [await server.user('ann'), await server.user('ben')];
+    const room = await server.api('POST', '/rooms', { token: ann.token, body: { name: 'browser' } });
+    await server.api('POST', `/rooms/${room.id}/join`, { token: ben.token });
+    await server.api('POST', `/rooms/${room.id}/messages`, { token: ann.token, body: { body: 'before' } });
+    // The app's page, its CSP bypassed only so that the test can inject the package (an app would bundle it).
+    const context = await browser.newContext({ bypassCSP: true });
+    const page = await context.newPage();
+    const problems = [];
+    page.on('pageerror', (err) => problems.push(err.message));
+    await page.goto(server.url);
+    // socket.js imports only types: it runs in a page as it is, as a module.
+    const code = readFileSync(join(out, 'socket.js'), 'utf8');
+    await page.addScriptTag({ type: 'module', content: `${code}\nwindow.ChatSocket = ChatSocket;` });
+    await page.waitForFunction(() => typeof window.ChatSocket === 'function');
+    await page.evaluate(({ url, token, roomId }) => {
+      window.seen = [];
+      const socket = new window.ChatSocket({ baseUrl: url, token: () => token });
+      socket.on('message', ({ message }) => window.seen.push(`${message.seq}:${message.body}`));
+      socket.on('subscribed', () => { window.subscribed = true; });
+      socket.subscribe(roomId, 0);
+      socket.start();
+      window.socket = socket;
+    }, { url: server.url, token: ben.token, roomId: room.id });
+    await page.waitForFunction(() => window.subscribed === true);
+    await server.api('POST', `/rooms/${room.id}/messages`, { token: ann.token, body: { body: 'live' } });
+    const stored = await page.evaluate((roomId) => window.socket.send(roomId, 'from the page').then((m) => m.seq), room.id);
+    assert.equal(stored, 3);
+    await page.waitForFunction(() => window.seen.length === 3);
+    assert.deepEqual(await page.evaluate(() => window.seen), ['1:before', '2:live', '3:from the page']);
+    await page.evaluate(() => window.socket.close());
+    assert.deepEqual(problems, []);
+    await context.close();
   });
 });
