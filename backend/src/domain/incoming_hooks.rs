@@ -36,19 +36,24 @@ pub fn create(
     req: CreateIncomingHookRequest,
 ) -> Result<CreatedIncomingHook, ApiError> {
     let name = checked_name("name", &req.name)?;
-    moderation::moderator(conn, room_id, actor)?;
     let secret = new_secret(HOOK_SECRET_PREFIX);
     let created_at = now();
-    let id: i64 = diesel::insert_into(incoming_hooks::table)
-        .values(NewIncomingHook {
-            room_id,
-            created_by: actor,
-            name: &name,
-            secret_hash: &hash_secret(&secret),
-            created_at,
-        })
-        .returning(incoming_hooks::id)
-        .get_result(conn)?;
+    let id = conn.transaction(|conn| {
+        moderation::moderator(conn, room_id, actor)?;
+        let logged = format!("incoming hook “{name}”");
+        moderation::record(conn, room_id, actor, "webhook_created", None, None, Some(&logged))?;
+        let id: i64 = diesel::insert_into(incoming_hooks::table)
+            .values(NewIncomingHook {
+                room_id,
+                created_by: actor,
+                name: &name,
+                secret_hash: &hash_secret(&secret),
+                created_at,
+            })
+            .returning(incoming_hooks::id)
+            .get_result(conn)?;
+        Ok::<_, ApiError>(id)
+    })?;
     Ok(CreatedIncomingHook { id, name, url: format!("/api/v1{HOOKS_PATH}{secret}"), created_at: utc(created_at) })
 }
 
@@ -75,13 +80,19 @@ pub fn list(conn: &mut DbConnection, room_id: i64, actor: i64) -> Result<Vec<Inc
 
 /// Deletes a hook (the owner or an admin): its URL stops working at once, on every node.
 pub fn delete(conn: &mut DbConnection, room_id: i64, actor: i64, hook_id: i64) -> Result<(), ApiError> {
-    moderation::moderator(conn, room_id, actor)?;
-    let deleted = diesel::delete(incoming_hooks::table.find(hook_id).filter(incoming_hooks::room_id.eq(room_id)))
-        .execute(conn)?;
-    if deleted == 0 {
-        return Err(ApiError::not_found("hook_not_found", format!("This room has no incoming hook {hook_id}.")));
-    }
-    Ok(())
+    conn.transaction(|conn| {
+        moderation::moderator(conn, room_id, actor)?;
+        let name: String =
+            diesel::delete(incoming_hooks::table.find(hook_id).filter(incoming_hooks::room_id.eq(room_id)))
+                .returning(incoming_hooks::name)
+                .get_result(conn)
+                .optional()?
+                .ok_or_else(|| {
+                    ApiError::not_found("hook_not_found", format!("This room has no incoming hook {hook_id}."))
+                })?;
+        let logged = format!("incoming hook “{name}”");
+        moderation::record(conn, room_id, actor, "webhook_deleted", None, None, Some(&logged))
+    })
 }
 
 /// The hook a secret opens; 404 for a secret that is unknown or deleted (one answer for both, so it tells

@@ -1,5 +1,5 @@
 //! Outgoing webhooks' settings (CONTRACT-2 "Webhooks"): made, listed, changed and deleted by the room's
-//! owner and admins. The signing secret is shown once. URLs arrive here already checked
+//! owner and admins, making and deleting logged in the room's audit log. The signing secret is shown once. URLs arrive here already checked
 //! (`webhooks::addresses`); delivery is `crate::webhooks`.
 
 use std::collections::HashMap;
@@ -67,6 +67,7 @@ pub fn create(
             })
             .returning(webhooks::id)
             .get_result(conn)?;
+        moderation::record(conn, room_id, actor, "webhook_created", None, None, Some(url.as_str()))?;
         Ok(CreatedWebhook {
             id,
             url: url.to_string(),
@@ -172,12 +173,12 @@ pub fn delete(conn: &mut DbConnection, room_id: i64, actor: i64, webhook_id: i64
     conn.transaction(|conn| {
         moderation::moderator(conn, room_id, actor)?;
         // Its queue and its deliveries go with it (ON DELETE CASCADE).
-        let deleted =
-            diesel::delete(webhooks::table.find(webhook_id).filter(webhooks::room_id.eq(room_id))).execute(conn)?;
-        if deleted == 0 {
-            return Err(not_found(webhook_id));
-        }
-        Ok(())
+        let url: String = diesel::delete(webhooks::table.find(webhook_id).filter(webhooks::room_id.eq(room_id)))
+            .returning(webhooks::url)
+            .get_result(conn)
+            .optional()?
+            .ok_or_else(|| not_found(webhook_id))?;
+        moderation::record(conn, room_id, actor, "webhook_deleted", None, None, Some(&url))
     })
 }
 

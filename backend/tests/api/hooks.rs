@@ -145,6 +145,30 @@ async fn hooks_are_made_listed_and_deleted_by_moderators_only(app: TestApp) {
     let elsewhere = make_hook(&app, &r.alice, other, "elsewhere").await;
     expect_problem(delete(&r.alice, &elsewhere).await, StatusCode::NOT_FOUND).await;
     expect_json(post_to(&app, &elsewhere, &json!({"text": "still works"})).await, StatusCode::OK).await;
+
+    // The room's audit log names each hook made and deleted, and who did it.
+    let audit = app.get(&format!("/api/v1/rooms/{}/audit?limit=100", r.id), Some(&r.alice.token)).await;
+    let audit = expect_json(audit, StatusCode::OK).await;
+    let logged: Vec<(String, i64, String)> = items(&audit)
+        .iter()
+        .filter(|e| e["action"].as_str().is_some_and(|a| a.starts_with("webhook_")))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["actor"]["id"].as_i64().unwrap(),
+                e["detail"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("webhook_deleted", r.alice.id, "incoming hook “CI”"),
+        ("webhook_deleted", r.bob.id, "incoming hook “alerts”"),
+        ("webhook_created", r.bob.id, "incoming hook “CI”"),
+        ("webhook_created", r.alice.id, "incoming hook “alerts”"),
+    ];
+    let expected: Vec<(String, i64, String)> =
+        expected.iter().map(|(a, id, d)| (a.to_string(), *id, d.to_string())).collect();
+    assert_eq!(logged, expected);
 }
 
 async fn bad_posts_are_refused_and_a_deleted_hook_stops_at_once(app: TestApp) {

@@ -486,6 +486,19 @@ async fn webhooks_are_managed_by_moderators_only_and_urls_are_checked(app: TestA
     let listed = webhooks_of(&app, &alice, id).await;
     assert_eq!(listed.len(), 9);
     assert!(listed.iter().all(|h| h["id"] != webhook_id && h.get("secret").is_none()));
+
+    // Each making and the deletion are in the room's audit log, by whom, with the URL.
+    let audit =
+        expect_json(app.get(&format!("/api/v1/rooms/{id}/audit?limit=100"), Some(&alice.token)).await, StatusCode::OK)
+            .await;
+    let logged: Vec<(&str, i64, &str)> = items(&audit)
+        .iter()
+        .filter(|e| e["action"].as_str().is_some_and(|a| a.starts_with("webhook_")))
+        .map(|e| (e["action"].as_str().unwrap(), e["actor"]["id"].as_i64().unwrap(), e["detail"].as_str().unwrap()))
+        .collect();
+    assert_eq!(logged.len(), 11, "{logged:?}");
+    assert_eq!(logged[0], ("webhook_deleted", alice.id, "https://93.184.216.34/hook"));
+    assert_eq!(logged[10], ("webhook_created", bob.id, "https://93.184.216.34/hook"));
 }
 
 async fn a_failing_receiver_is_retried_then_the_webhook_disabled_and_the_owner_notified(app: TestApp) {

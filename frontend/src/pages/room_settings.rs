@@ -273,6 +273,8 @@ fn describe(entry: &AuditEntry) -> String {
         "member_muted" => format!("{actor} muted {target} until {detail}"),
         "message_deleted" => format!("{actor} deleted message #{} by {target}", entry.seq.unwrap_or_default()),
         "invite_created" => format!("{actor} created an invite link"),
+        "webhook_created" => with_detail(format!("{actor} made a webhook")),
+        "webhook_deleted" => with_detail(format!("{actor} deleted a webhook")),
         other => with_detail(format!("{actor}: {other}")),
     }
 }
