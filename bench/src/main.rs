@@ -693,34 +693,11 @@ impl Bench {
         let machine = Machine::describe();
         let plan = args.plan();
         plan.check()?;
-        let mut runs = Vec::new();
-        let mut notes = Vec::new();
-        let mut failed = false;
-        for backend in self.common.backends.clone() {
-            let (label, result) = match backend {
-                Backend::Bare => continue,
-                Backend::Sqlite => ("SQLite".to_string(), search::run(&self.bins.server, None, &plan).await),
-                Backend::Postgres => {
-                    let (server, plan) = (&self.bins.server, &plan);
-                    let run = |url: String| async move { search::run(server, Some(&url), plan).await };
-                    match postgres::in_temp_database(&self.bins.pg_url, run).await {
-                        Ok(labelled) => labelled,
-                        Err(why) => {
-                            notes.push(format!("PostgreSQL skipped: {why}."));
-                            continue;
-                        }
-                    }
-                }
-            };
-            match result {
-                Ok(run) => runs.push(search::SearchRun { label, ..run }),
-                Err(err) => {
-                    failed = true;
-                    eprintln!("chat-bench: search on {label} failed: {err:#}");
-                    notes.push(format!("{label}: run failed: {err:#}"));
-                }
-            }
-        }
+        let (server, plan_ref) = (&self.bins.server, &plan);
+        let (runs, notes, failed) = self
+            .each_single_node("search", |url| async move { search::run(server, url.as_deref(), plan_ref).await })
+            .await;
+        let runs: Vec<_> = runs.into_iter().map(|(label, run)| search::SearchRun { label, ..run }).collect();
         let command = self.command("search", &args.flags(), whole_default);
         let section = report::search_section(&runs, &notes, &plan, &machine, &command);
         self.finish(report::SEARCH_SECTION, &section, !runs.is_empty(), !failed, true)
@@ -730,38 +707,48 @@ impl Bench {
     async fn webhooks(&self, args: &WebhookArgs, whole_default: bool) -> Result<Verdict> {
         let machine = Machine::describe();
         let plan = args.plan();
-        let mut runs = Vec::new();
-        let mut notes = Vec::new();
-        let mut failed = false;
-        for backend in self.common.backends.clone() {
-            let (label, result) = match backend {
-                Backend::Bare => continue,
-                Backend::Sqlite => ("SQLite".to_string(), webhook::run(&self.bins.server, None, &plan).await),
-                Backend::Postgres => {
-                    let (server, plan) = (&self.bins.server, &plan);
-                    let run = |url: String| async move { webhook::run(server, Some(&url), plan).await };
-                    match postgres::in_temp_database(&self.bins.pg_url, run).await {
-                        Ok(labelled) => labelled,
-                        Err(why) => {
-                            notes.push(format!("PostgreSQL skipped: {why}."));
-                            continue;
-                        }
-                    }
-                }
-            };
-            match result {
-                Ok(run) => runs.push(webhook::WebhookRun { label, ..run }),
-                Err(err) => {
-                    failed = true;
-                    eprintln!("chat-bench: webhooks on {label} failed: {err:#}");
-                    notes.push(format!("{label}: run failed: {err:#}"));
-                }
-            }
-        }
+        let (server, plan_ref) = (&self.bins.server, &plan);
+        let (runs, notes, failed) = self
+            .each_single_node("webhooks", |url| async move { webhook::run(server, url.as_deref(), plan_ref).await })
+            .await;
+        let runs: Vec<_> = runs.into_iter().map(|(label, run)| webhook::WebhookRun { label, ..run }).collect();
         let verified = runs.iter().all(webhook::WebhookRun::verified);
         let command = self.command("webhooks", &args.flags(), whole_default);
         let section = report::webhook_section(&runs, &notes, &plan, &machine, &command);
         self.finish(report::WEBHOOK_SECTION, &section, !runs.is_empty(), !failed, verified)
+    }
+
+    /// Runs a one-node part (`run` gets the database URL: `None` for SQLite) on each of `--backends`, PostgreSQL
+    /// in a throwaway database: each run's result with its label, the notes (skips, failures), and whether a
+    /// run failed.
+    async fn each_single_node<T, F, Fut>(&self, part: &str, run: F) -> (Vec<(String, T)>, Vec<String>, bool)
+    where
+        F: Fn(Option<String>) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let (mut runs, mut notes, mut failed) = (Vec::new(), Vec::new(), false);
+        for backend in self.common.backends.clone() {
+            let (label, result) = match backend {
+                Backend::Bare => continue,
+                Backend::Sqlite => ("SQLite".to_string(), run(None).await),
+                Backend::Postgres => match postgres::in_temp_database(&self.bins.pg_url, |url| run(Some(url))).await {
+                    Ok(labelled) => labelled,
+                    Err(why) => {
+                        notes.push(format!("PostgreSQL skipped: {why}."));
+                        continue;
+                    }
+                },
+            };
+            match result {
+                Ok(result) => runs.push((label, result)),
+                Err(err) => {
+                    failed = true;
+                    eprintln!("chat-bench: {part} on {label} failed: {err:#}");
+                    notes.push(format!("{label}: run failed: {err:#}"));
+                }
+            }
+        }
+        (runs, notes, failed)
     }
 
     /// A WebSocket part's section: written when every run completed, even with lost or repeated

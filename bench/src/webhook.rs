@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use reqwest::Client;
 use serde_json::{Value, json};
@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 
 use crate::search::Latencies;
 use crate::server::{Launch, Server};
+use crate::ws::Api;
 
 /// Sends in flight at most (a paced sender never waits on an answer to send the next).
 const MAX_IN_FLIGHT: usize = 512;
@@ -81,22 +82,26 @@ pub async fn run(server_bin: &std::path::Path, database_url: Option<&str>, plan:
 }
 
 async fn measure(base_url: &str, receiver: &Receiver, plan: &Plan) -> Result<WebhookRun> {
-    let client = Client::builder().no_proxy().timeout(Duration::from_secs(30)).build()?;
-    let api = Rest { client, base_url: base_url.to_string() };
-    let token = api.register("bench_webhooks").await?;
+    let api = Api::new(base_url).await?;
+    let owner = api.register("bench_webhooks").await?;
     let mut plain = Vec::new();
     let mut hooked = Vec::new();
     for i in 0..plan.rooms {
-        plain.push(api.room(&token, &format!("plain {i}")).await?);
-        let room = api.room(&token, &format!("hooked {i}")).await?;
-        api.webhook(&token, room, &receiver.url).await?;
+        plain.push(api.create_room(&owner, &format!("plain {i}")).await?);
+        let room = api.create_room(&owner, &format!("hooked {i}")).await?;
+        api.create_webhook(&owner, room, &receiver.url).await?;
         hooked.push(room);
     }
     eprintln!("chat-bench: webhooks: {} rooms with a webhook, {} without", hooked.len(), plain.len());
-    let without = api.paced(&token, &plain, plan).await?;
+    let sender = Sender {
+        client: Client::builder().no_proxy().timeout(Duration::from_secs(30)).build()?,
+        base_url: base_url.to_string(),
+        token: owner.access_token,
+    };
+    let without = sender.paced(&plain, plan).await?;
     eprintln!("chat-bench: webhooks: {} sends without webhooks", without.sent);
     let started = Instant::now();
-    let with = api.paced(&token, &hooked, plan).await?;
+    let with = sender.paced(&hooked, plan).await?;
     eprintln!("chat-bench: webhooks: {} sends with webhooks; waiting for the deliveries", with.sent);
     let deadline = Instant::now() + DRAIN_TIMEOUT;
     while receiver.count() < with.sent && Instant::now() < deadline {
@@ -153,45 +158,17 @@ impl Check {
     }
 }
 
-/// The REST calls of the part.
-struct Rest {
+/// The paced sends, as one user.
+struct Sender {
     client: Client,
     base_url: String,
+    token: String,
 }
 
-impl Rest {
-    async fn call(&self, token: Option<&str>, path: &str, body: Value) -> Result<Value> {
-        let mut request = self.client.post(format!("{}/api/v1{path}", self.base_url)).json(&body);
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.with_context(|| format!("POST {path}"))?;
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("POST {path}: {status}: {text}");
-        }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn register(&self, username: &str) -> Result<String> {
-        let body = json!({"username": username, "password": "bench-password-1"});
-        let answer = self.call(None, "/auth/register", body).await?;
-        answer["access_token"].as_str().map(str::to_owned).context("access_token")
-    }
-
-    async fn room(&self, token: &str, name: &str) -> Result<i64> {
-        self.call(Some(token), "/rooms", json!({"name": name})).await?["id"].as_i64().context("room id")
-    }
-
-    async fn webhook(&self, token: &str, room: i64, url: &str) -> Result<()> {
-        let body = json!({"url": url, "events": ["message.created"]});
-        self.call(Some(token), &format!("/rooms/{room}/webhooks"), body).await.map(|_| ())
-    }
-
+impl Sender {
     /// Sends `plan.rate` messages a second for `plan.seconds` into `rooms` in turn, each on time whatever the
     /// answers before it.
-    async fn paced(&self, token: &str, rooms: &[i64], plan: &Plan) -> Result<Sends> {
+    async fn paced(&self, rooms: &[i64], plan: &Plan) -> Result<Sends> {
         let total = (plan.rate * plan.seconds) as usize;
         let interval = Duration::from_secs_f64(1.0 / plan.rate as f64);
         let started = tokio::time::Instant::now();
@@ -206,7 +183,7 @@ impl Rest {
             let request = self
                 .client
                 .post(format!("{}/api/v1/rooms/{}/messages", self.base_url, rooms[i % rooms.len()]))
-                .bearer_auth(token)
+                .bearer_auth(&self.token)
                 .json(&json!({"body": format!("webhook bench message {i}")}));
             tasks.spawn(async move {
                 let sent = Instant::now();

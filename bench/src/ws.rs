@@ -226,6 +226,20 @@ impl Api {
         Ok(())
     }
 
+    /// Gives `room_id` a webhook for new messages to `url` (which must be allowed: `WEBHOOK_ALLOW_HOSTS`).
+    pub async fn create_webhook(&self, owner: &Account, room_id: i64, url: &str) -> Result<()> {
+        expect(
+            self.client
+                .post(format!("{}/api/v1/rooms/{room_id}/webhooks", self.base_url))
+                .bearer_auth(&owner.access_token)
+                .json(&json!({"url": url, "events": ["message.created"]})),
+            StatusCode::CREATED,
+            "POST /rooms/{id}/webhooks",
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Posts one message; returns its seq.
     pub async fn post_message(&self, who: &Account, room_id: i64, body: &str, client_id: &str) -> Result<i64> {
         let message = expect(
