@@ -190,6 +190,27 @@ pub struct TestUser {
     pub user: Value,
 }
 
+/// A private room of Alice's with Bob as an admin and Carol as a member: every role of a room, for
+/// permission tests.
+pub struct RoomWithRoles {
+    pub id: i64,
+    pub alice: TestUser,
+    pub bob: TestUser,
+    pub carol: TestUser,
+}
+
+pub async fn private_room_with_roles(app: &TestApp) -> RoomWithRoles {
+    let (alice, bob, carol) = (app.new_user().await, app.new_user().await, app.new_user().await);
+    let id = app.room_id(&alice, "private").await;
+    for user in [&bob, &carol] {
+        expect_status(app.add_member(&alice.token, id, &user.username).await, StatusCode::CREATED).await;
+    }
+    let path = format!("/api/v1/rooms/{id}/members/{}", bob.id);
+    let admin = app.request(Method::PATCH, &path, Some(&alice.token), Some(&json!({"role": "admin"}))).await;
+    expect_status(admin, StatusCode::OK).await;
+    RoomWithRoles { id, alice, bob, carol }
+}
+
 /// A running server with its own database. Dropping it removes the database (PostgreSQL) and the
 /// data directory (SQLite file).
 pub struct TestApp {

@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestUser, expect_json, expect_problem, expect_status, items};
+use crate::helpers::{TestApp, TestUser, expect_json, expect_problem, expect_status, items, private_room_with_roles};
 
 db_tests!(
     a_moderators_hook_posts_slack_style_messages_into_the_room,
@@ -18,26 +18,6 @@ db_tests_configured!(tight_user_limit => a_hook_shares_its_creators_rate_limit);
 
 fn tight_user_limit(config: &mut backend::config::Config) {
     config.rate_limits.per_user = Some(backend::config::Rate::per_minute(20));
-}
-
-/// A room of Alice's with Bob as an admin and Carol as a member.
-struct Room {
-    id: i64,
-    alice: TestUser,
-    bob: TestUser,
-    carol: TestUser,
-}
-
-async fn room(app: &TestApp) -> Room {
-    let (alice, bob, carol) = (app.new_user().await, app.new_user().await, app.new_user().await);
-    let id = app.room_id(&alice, "private").await;
-    for user in [&bob, &carol] {
-        expect_status(app.add_member(&alice.token, id, &user.username).await, StatusCode::CREATED).await;
-    }
-    let path = format!("/api/v1/rooms/{id}/members/{}", bob.id);
-    let admin = app.request(Method::PATCH, &path, Some(&alice.token), Some(&json!({"role": "admin"}))).await;
-    expect_status(admin, StatusCode::OK).await;
-    Room { id, alice, bob, carol }
 }
 
 async fn create_hook(app: &TestApp, token: &str, room_id: i64, name: &str) -> reqwest::Response {
@@ -58,7 +38,7 @@ async fn latest(app: &TestApp, user: &TestUser, room_id: i64) -> Value {
 }
 
 async fn a_moderators_hook_posts_slack_style_messages_into_the_room(app: TestApp) {
-    let r = room(&app).await;
+    let r = private_room_with_roles(&app).await;
     let mut carols_socket = app.ws(&r.carol.token).await;
     carols_socket.subscribe(r.id, None).await;
 
@@ -102,7 +82,7 @@ async fn a_moderators_hook_posts_slack_style_messages_into_the_room(app: TestApp
 }
 
 async fn hooks_are_made_listed_and_deleted_by_moderators_only(app: TestApp) {
-    let r = room(&app).await;
+    let r = private_room_with_roles(&app).await;
     let outsider = app.new_user().await;
     let hooks = format!("/api/v1/rooms/{}/hooks", r.id);
     // A member may not; an outsider does not see the room; no token, no hook; an API token is not a session.
@@ -172,7 +152,7 @@ async fn hooks_are_made_listed_and_deleted_by_moderators_only(app: TestApp) {
 }
 
 async fn bad_posts_are_refused_and_a_deleted_hook_stops_at_once(app: TestApp) {
-    let r = room(&app).await;
+    let r = private_room_with_roles(&app).await;
     let hook = make_hook(&app, &r.alice, r.id, "CI").await;
     let url = hook["url"].as_str().unwrap();
     for (body, field) in [
@@ -215,7 +195,7 @@ async fn bad_posts_are_refused_and_a_deleted_hook_stops_at_once(app: TestApp) {
 }
 
 async fn a_hook_posts_under_its_creators_membership(app: TestApp) {
-    let r = room(&app).await;
+    let r = private_room_with_roles(&app).await;
     let hook = make_hook(&app, &r.bob, r.id, "CI").await;
     // Bob removed from the (private) room: his hook cannot post there, as he could not.
     let path = format!("/api/v1/rooms/{}/members/{}", r.id, r.bob.id);
@@ -239,7 +219,7 @@ async fn a_hook_posts_under_its_creators_membership(app: TestApp) {
 }
 
 async fn a_hook_shares_its_creators_rate_limit(app: TestApp) {
-    let r = room(&app).await;
+    let r = private_room_with_roles(&app).await;
     let hook = make_hook(&app, &r.alice, r.id, "alerts").await;
     let mut statuses = Vec::new();
     for i in 0..20 {
@@ -256,15 +236,15 @@ mod postgres_cluster {
     use reqwest::StatusCode;
     use serde_json::json;
 
-    use super::{make_hook, post_to, room};
+    use super::{make_hook, post_to};
     use crate::cluster::{Cluster, NodeOptions};
-    use crate::helpers::expect_json;
+    use crate::helpers::{expect_json, private_room_with_roles};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cluster_a_post_through_one_node_reaches_sockets_on_the_other() {
         let Some(cluster) = Cluster::start(2, NodeOptions::default()).await else { return };
         let (a, b) = (cluster.app(0), cluster.app(1));
-        let r = room(a).await;
+        let r = private_room_with_roles(a).await;
         let mut on_a = a.ws(&r.carol.token).await;
         on_a.subscribe(r.id, None).await;
         let hook = make_hook(a, &r.alice, r.id, "CI").await;

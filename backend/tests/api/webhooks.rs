@@ -16,7 +16,10 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use crate::cluster::{Cluster, NodeOptions};
-use crate::helpers::{TestApp, TestUser, expect_json, expect_problem, expect_status, expect_validation_error, items};
+use crate::helpers::{
+    RoomWithRoles, TestApp, TestUser, expect_json, expect_problem, expect_status, expect_validation_error, items,
+    private_room_with_roles,
+};
 
 db_tests!(webhooks_are_managed_by_moderators_only_and_urls_are_checked);
 
@@ -219,26 +222,6 @@ async fn verified(secret: &str, deliveries: &[Delivery]) -> Vec<Value> {
 
 // ---- helpers ----
 
-/// A room of Alice's with Bob as an admin and Carol as a member.
-struct Room {
-    id: i64,
-    alice: TestUser,
-    bob: TestUser,
-    carol: TestUser,
-}
-
-async fn room(app: &TestApp) -> Room {
-    let (alice, bob, carol) = (app.new_user().await, app.new_user().await, app.new_user().await);
-    let id = app.room_id(&alice, "private").await;
-    for user in [&bob, &carol] {
-        expect_status(app.add_member(&alice.token, id, &user.username).await, StatusCode::CREATED).await;
-    }
-    let path = format!("/api/v1/rooms/{id}/members/{}", bob.id);
-    let admin = app.request(Method::PATCH, &path, Some(&alice.token), Some(&json!({"role": "admin"}))).await;
-    expect_status(admin, StatusCode::OK).await;
-    Room { id, alice, bob, carol }
-}
-
 const ALL_EVENTS: [&str; 7] = [
     "message.created",
     "message.updated",
@@ -313,7 +296,7 @@ fn types_of(payloads: &[Value]) -> Vec<String> {
 
 async fn room_events_are_delivered_signed_in_order_once(app: TestApp) {
     let receiver = Receiver::start().await;
-    let Room { id, alice, bob, carol } = room(&app).await;
+    let RoomWithRoles { id, alice, bob, carol } = private_room_with_roles(&app).await;
     let made = make_webhook(&app, &bob, id, &receiver.url, &ALL_EVENTS).await;
     let only_messages = Receiver::start().await;
     make_webhook(&app, &alice, id, &only_messages.url, &["message.created"]).await;
@@ -385,7 +368,7 @@ async fn room_events_are_delivered_signed_in_order_once(app: TestApp) {
 }
 
 async fn webhooks_are_managed_by_moderators_only_and_urls_are_checked(app: TestApp) {
-    let Room { id, alice, bob, carol } = room(&app).await;
+    let RoomWithRoles { id, alice, bob, carol } = private_room_with_roles(&app).await;
     // Names must resolve when a webhook is made; this machine may have no DNS, so addresses are used
     // where a public one is needed.
     let public = json!({"url": "https://93.184.216.34/hook", "events": ["message.created"]});
@@ -503,7 +486,7 @@ async fn webhooks_are_managed_by_moderators_only_and_urls_are_checked(app: TestA
 
 async fn a_failing_receiver_is_retried_then_the_webhook_disabled_and_the_owner_notified(app: TestApp) {
     let receiver = Receiver::start().await;
-    let Room { id, alice, bob, .. } = room(&app).await;
+    let RoomWithRoles { id, alice, bob, .. } = private_room_with_roles(&app).await;
     let made = make_webhook(&app, &bob, id, &receiver.url, &["message.created"]).await;
     let webhook_id = made["id"].as_i64().unwrap();
 
@@ -570,7 +553,7 @@ async fn a_failing_receiver_is_retried_then_the_webhook_disabled_and_the_owner_n
 
 async fn a_receiver_that_does_not_answer_times_out_and_never_holds_up_sends(app: TestApp) {
     let receiver = Receiver::start().await;
-    let Room { id, alice, .. } = room(&app).await;
+    let RoomWithRoles { id, alice, .. } = private_room_with_roles(&app).await;
     let made = make_webhook(&app, &alice, id, &receiver.url, &["message.created"]).await;
     receiver.answer_next(&[Answer::Hang]);
     // The receiver holds the first delivery; every send is still answered, and one delivery is in flight.
@@ -592,7 +575,7 @@ async fn a_receiver_that_does_not_answer_times_out_and_never_holds_up_sends(app:
 
 async fn a_webhook_deleted_mid_delivery_costs_the_others_nothing(app: TestApp) {
     let (doomed_receiver, other) = (Receiver::start().await, Receiver::start().await);
-    let Room { id, alice, .. } = room(&app).await;
+    let RoomWithRoles { id, alice, .. } = private_room_with_roles(&app).await;
     let doomed = make_webhook(&app, &alice, id, &doomed_receiver.url, &["message.created"]).await;
     make_webhook(&app, &alice, id, &other.url, &["message.created"]).await;
     // Both receivers hold the first event; the first webhook is deleted meanwhile; both then answer at
