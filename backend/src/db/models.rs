@@ -193,7 +193,7 @@ pub struct WebhookDeliveryRow {
     pub attempted_at: NaiveDateTime,
 }
 
-#[derive(Insertable)]
+#[derive(Clone, Debug, Insertable)]
 #[diesel(table_name = webhook_deliveries)]
 pub struct NewWebhookDelivery {
     pub webhook_id: i64,

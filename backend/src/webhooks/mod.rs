@@ -22,6 +22,7 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::config::WebhookSettings;
 use crate::db::Database;
+use crate::db::models::NewWebhookDelivery;
 use crate::domain::notifications;
 use crate::events::writer::MessageWriter;
 use addresses::{Destinations, NotPublic};
@@ -153,21 +154,24 @@ impl Dispatcher {
 
     /// One attempt at a claimed event.
     async fn deliver(&self, Claimed { webhook, event }: Claimed) -> Outcome {
-        let started = Instant::now();
+        let (attempted_at, started) = (crate::db::now(), Instant::now());
         let result = self.post(&webhook.url, &webhook.secret, &event.event_id, &event.body).await;
         let (status_code, error) = match result {
             Ok(status) => (Some(i32::from(status)), None),
             Err(error) => (None, Some(error)),
         };
         let outcome = Outcome {
-            webhook_id: webhook.id,
             event_row: event.id,
-            event_id: event.event_id,
-            event_type: event.event_type,
-            attempt: webhook.failures + 1,
-            status_code,
-            duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-            error,
+            attempt: NewWebhookDelivery {
+                webhook_id: webhook.id,
+                event_id: event.event_id,
+                event_type: event.event_type,
+                attempt: webhook.failures + 1,
+                status_code,
+                duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+                error,
+                attempted_at,
+            },
         };
         let result = if outcome.delivered() { "delivered" } else { "failed" };
         metrics::counter!("webhook_deliveries_total", "result" => result).increment(1);
@@ -206,31 +210,28 @@ impl Dispatcher {
 fn due_for_pruning(counts: &mut HashMap<i64, u32>, finished: &[Outcome]) -> Vec<i64> {
     let mut due = Vec::new();
     for outcome in finished {
-        let count = counts.entry(outcome.webhook_id).or_default();
+        let count = counts.entry(outcome.webhook_id()).or_default();
         *count += 1;
         if *count >= PRUNE_EVERY {
             *count = 0;
-            due.push(outcome.webhook_id);
+            due.push(outcome.webhook_id());
         }
     }
     due
 }
 
-/// A delivery error as the deliveries list shows it.
+/// A delivery error as the deliveries list shows it: the address refusal when that was the cause, else
+/// the error and its causes.
 fn why(error: &reqwest::Error, timeout: Duration) -> String {
     if error.is_timeout() {
         return format!("no answer in {} s", timeout.as_secs());
     }
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
     while let Some(e) = source {
         if let Some(refused) = e.downcast_ref::<NotPublic>() {
             return format!("refused: {refused}");
         }
-        source = e.source();
-    }
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(e) = source {
         text.push_str(": ");
         text.push_str(&e.to_string());
         source = e.source();
@@ -244,14 +245,17 @@ mod tests {
 
     fn outcome(webhook_id: i64) -> Outcome {
         Outcome {
-            webhook_id,
             event_row: 1,
-            event_id: "msg_1".into(),
-            event_type: "message.created".into(),
-            attempt: 1,
-            status_code: Some(200),
-            duration_ms: 1,
-            error: None,
+            attempt: NewWebhookDelivery {
+                webhook_id,
+                event_id: "msg_1".into(),
+                event_type: "message.created".into(),
+                attempt: 1,
+                status_code: Some(200),
+                duration_ms: 1,
+                error: None,
+                attempted_at: crate::db::now(),
+            },
         }
     }
 

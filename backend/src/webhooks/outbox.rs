@@ -49,36 +49,20 @@ pub struct Claimed {
     pub event: WebhookEventRow,
 }
 
-/// What one attempt came to.
+/// What one attempt came to: the row it adds to the webhook's deliveries, and the queue row it was for.
 #[derive(Debug)]
 pub struct Outcome {
-    pub webhook_id: i64,
-    /// The queue row.
     pub event_row: i64,
-    pub event_id: String,
-    pub event_type: String,
-    pub attempt: i32,
-    pub status_code: Option<i32>,
-    pub duration_ms: i64,
-    pub error: Option<String>,
+    pub attempt: NewWebhookDelivery,
 }
 
 impl Outcome {
-    pub fn delivered(&self) -> bool {
-        self.status_code.is_some_and(|s| (200..300).contains(&s))
+    pub fn webhook_id(&self) -> i64 {
+        self.attempt.webhook_id
     }
 
-    fn row(&self, attempted_at: NaiveDateTime) -> NewWebhookDelivery {
-        NewWebhookDelivery {
-            webhook_id: self.webhook_id,
-            event_id: self.event_id.clone(),
-            event_type: self.event_type.clone(),
-            attempt: self.attempt,
-            status_code: self.status_code,
-            duration_ms: self.duration_ms,
-            error: self.error.clone(),
-            attempted_at,
-        }
+    pub fn delivered(&self) -> bool {
+        self.attempt.status_code.is_some_and(|s| (200..300).contains(&s))
     }
 }
 
@@ -218,7 +202,7 @@ pub fn record(
     }
     conn.transaction(|conn| {
         let now = now();
-        let ids: Vec<i64> = outcomes.iter().map(|o| o.webhook_id).collect();
+        let ids: Vec<i64> = outcomes.iter().map(Outcome::webhook_id).collect();
         let states: HashMap<i64, (i32, Option<NaiveDateTime>)> = webhooks::table
             .filter(webhooks::id.eq_any(&ids))
             .select((webhooks::id, webhooks::failures, webhooks::failing_since))
@@ -226,14 +210,14 @@ pub fn record(
             .into_iter()
             .map(|(id, failures, since)| (id, (failures, since)))
             .collect();
-        let live: Vec<&Outcome> = outcomes.iter().filter(|o| states.contains_key(&o.webhook_id)).collect();
-        let rows: Vec<NewWebhookDelivery> = live.iter().map(|o| o.row(now)).collect();
+        let live: Vec<&Outcome> = outcomes.iter().filter(|o| states.contains_key(&o.webhook_id())).collect();
+        let rows: Vec<NewWebhookDelivery> = live.iter().map(|o| o.attempt.clone()).collect();
         insert_all!(conn, webhook_deliveries::table, rows);
         let (delivered, failed): (Vec<&Outcome>, Vec<&Outcome>) = live.into_iter().partition(|o| o.delivered());
         if !delivered.is_empty() {
             let events: Vec<i64> = delivered.iter().map(|o| o.event_row).collect();
             diesel::delete(webhook_events::table.filter(webhook_events::id.eq_any(&events))).execute(conn)?;
-            let hooks: Vec<i64> = delivered.iter().map(|o| o.webhook_id).collect();
+            let hooks: Vec<i64> = delivered.iter().map(|o| o.webhook_id()).collect();
             diesel::update(webhooks::table.filter(webhooks::id.eq_any(&hooks)))
                 .set((
                     webhooks::not_before.eq(None::<NaiveDateTime>),
@@ -244,9 +228,9 @@ pub fn record(
         }
         let mut disabled = Vec::new();
         for outcome in failed {
-            let (failures, since) = states[&outcome.webhook_id];
+            let (failures, since) = states[&outcome.webhook_id()];
             let (failures, since) = (failures + 1, since.unwrap_or(now));
-            let hook = webhooks::table.find(outcome.webhook_id);
+            let hook = webhooks::table.find(outcome.webhook_id());
             if (now - since).to_std().unwrap_or_default() >= settings.give_up_after {
                 diesel::update(hook)
                     .set((
@@ -256,7 +240,7 @@ pub fn record(
                         webhooks::failing_since.eq(since),
                     ))
                     .execute(conn)?;
-                disabled.push(outcome.webhook_id);
+                disabled.push(outcome.webhook_id());
             } else {
                 let delay = backoff(&settings.retry_delays, failures);
                 diesel::update(hook)
