@@ -56,6 +56,7 @@ export class Server {
       // These tests are about the app, not the limits (backend/tests/api/rate_limits.rs is): the 4008
       // test floods a room over REST, and every test registers and logs in from one address.
       RATE_LIMIT_USER: 'off',
+      RATE_LIMIT_SENDS: 'off',
       RATE_LIMIT_ADDRESS: 'off',
       RATE_LIMIT_LOGIN: 'off',
       RATE_LIMIT_LOGIN_USERNAME: 'off',

@@ -102,6 +102,9 @@ pub struct RateLimits {
     pub register: Option<Rate>,
     /// `GET /users` searches per user (`RATE_LIMIT_LOOKUPS`).
     pub lookups: Option<Rate>,
+    /// Messages sent per user over all their sockets and REST together (`RATE_LIMIT_SENDS`): each socket
+    /// also has its own frame budget, but a user holds up to `MAX_SOCKETS_PER_USER` of them.
+    pub sends: Option<Rate>,
 }
 
 impl Default for RateLimits {
@@ -113,6 +116,7 @@ impl Default for RateLimits {
             login_username: Some(Rate::per_minute(100)),
             register: Some(Rate::per_minute(20)),
             lookups: Some(Rate::per_minute(60)),
+            sends: Some(Rate::per_minute(1200)),
         }
     }
 }
@@ -127,6 +131,7 @@ impl RateLimits {
             login_username: None,
             register: None,
             lookups: None,
+            sends: None,
         }
     }
 }
@@ -244,6 +249,7 @@ impl Config {
                 login_username: rate_var("RATE_LIMIT_LOGIN_USERNAME", defaults.rate_limits.login_username)?,
                 register: rate_var("RATE_LIMIT_REGISTER", defaults.rate_limits.register)?,
                 lookups: rate_var("RATE_LIMIT_LOOKUPS", defaults.rate_limits.lookups)?,
+                sends: rate_var("RATE_LIMIT_SENDS", defaults.rate_limits.sends)?,
             },
             max_sockets_per_user: parse_var("MAX_SOCKETS_PER_USER")?.unwrap_or(defaults.max_sockets_per_user),
             trusted_proxies: var("TRUSTED_PROXIES")

@@ -78,6 +78,18 @@ pub struct RequestSpan;
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         let request_id = request.extensions().get::<RequestId>().map(|id| id.to_string()).unwrap_or_default();
+        // A socket or an event stream is a response that lasts hours, and its span is entered at every
+        // frame written (tracing-actix-web wraps the body): at debug level, so that it costs nothing unless
+        // asked for (`ws_connections_open`, `sse_streams_open` and `ws_closes_total` count them meanwhile).
+        if is_stream(request.path()) {
+            return tracing::debug_span!(
+                "request",
+                request_id = %request_id,
+                method = %request.method(),
+                path = %request.path(),
+                status = tracing::field::Empty,
+            );
+        }
         tracing::info_span!(
             "request",
             request_id = %request_id,
@@ -95,6 +107,11 @@ impl RootSpanBuilder for RequestSpan {
         span.record("status", status);
         span.in_scope(|| tracing::debug!(status, "request finished"));
     }
+}
+
+/// The long-lived responses: the WebSocket and a room's server-sent events.
+fn is_stream(path: &str) -> bool {
+    path == "/api/v1/ws" || (path.starts_with("/api/v1/rooms/") && path.ends_with("/events"))
 }
 
 /// A path as logged: an incoming hook's secret (`/api/v1/hooks/{secret}`) never reaches a log line, however

@@ -74,6 +74,7 @@ impl Server {
             // client do by default. The limits stay on (their cost is part of what is measured), at
             // a rate no run reaches.
             .env("RATE_LIMIT_USER", UNREACHED_RATE)
+            .env("RATE_LIMIT_SENDS", UNREACHED_RATE)
             .env("RATE_LIMIT_ADDRESS", UNREACHED_RATE)
             .env("RATE_LIMIT_LOGIN", UNREACHED_RATE)
             .env("RATE_LIMIT_LOGIN_USERNAME", UNREACHED_RATE)

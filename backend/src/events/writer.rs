@@ -176,12 +176,7 @@ fn write_batches(db: &Database, mut jobs: mpsc::Receiver<Job>, published: &Publi
     let mut sends = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.blocking_recv() {
         queued.push(first);
-        while queued.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => queued.push(job),
-                Err(_) => break,
-            }
-        }
+        take_queued(&mut jobs, &mut queued);
         for job in queued.drain(..) {
             match job {
                 Job::Send { send, reply } => sends.push((send, reply)),
@@ -193,6 +188,16 @@ fn write_batches(db: &Database, mut jobs: mpsc::Receiver<Job>, published: &Publi
             }
         }
         store_sends(db, &mut sends, published);
+    }
+}
+
+/// Moves what waits in the queue into `queued`, up to a batch.
+fn take_queued(jobs: &mut mpsc::Receiver<Job>, queued: &mut Vec<Job>) {
+    while queued.len() < MAX_BATCH {
+        match jobs.try_recv() {
+            Ok(job) => queued.push(job),
+            Err(_) => break,
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use utoipa::IntoParams;
 
 use super::json::JsonBody;
+use super::rate_limit::Limit;
 use super::rooms::page_limit;
 use crate::caller::Caller;
 use crate::domain::messages::{self, DEFAULT_PAGE, DedupKeys, MessageBody, Window};
@@ -49,6 +50,8 @@ pub async fn send_message(
     body: JsonBody<SendMessageRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Scope::MessagesWrite)?;
+    // One budget for the user's sends, here and on every socket of theirs (CONTRACT-2 "Socket limits").
+    state.limits.enforce(&req, Limit::Sends, &caller.user_id.to_string()).await?;
     let room_id = path.into_inner();
     let SendMessageRequest { body, client_id, reply_to } = body.into_inner();
     let body = MessageBody::parse(body)?;

@@ -74,16 +74,19 @@ pub enum Limit {
     Register,
     /// `GET /users` (finding people), by user id: enough to find someone, not to list everyone.
     Lookups,
+    /// Messages sent, by user id, over REST and every socket together.
+    Sends,
 }
 
 impl Limit {
-    const ALL: [Limit; 6] = [
+    const ALL: [Limit; 7] = [
         Limit::PerAddress,
         Limit::PerUser,
         Limit::LoginPerAddress,
         Limit::LoginPerUsername,
         Limit::Register,
         Limit::Lookups,
+        Limit::Sends,
     ];
 
     fn name(self) -> &'static str {
@@ -94,6 +97,7 @@ impl Limit {
             Limit::LoginPerUsername => "login_username",
             Limit::Register => "register_address",
             Limit::Lookups => "lookups_user",
+            Limit::Sends => "sends_user",
         }
     }
 
@@ -105,6 +109,7 @@ impl Limit {
             Limit::LoginPerUsername => rates.login_username,
             Limit::Register => rates.register,
             Limit::Lookups => rates.lookups,
+            Limit::Sends => rates.sends,
         }
     }
 }

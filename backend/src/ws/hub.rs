@@ -7,12 +7,12 @@
 //! never holds back a room.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use bytestring::ByteString;
 use chat_api::{Message, ServerFrame, UnsubscribeReason, close};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, mpsc};
 
 use super::reorder::{self, Reorder};
 use crate::events::member_checks::MemberChecks;
@@ -23,12 +23,15 @@ use crate::revocations::EndedSessions;
 /// Identifies one socket on this node.
 pub type ConnectionId = u64;
 
-/// What the hub hands a session, in order. One pointer wide on purpose: every session's queue
-/// allocates room for 32 of these when it opens, idle or not (at 72 bytes, 2.3 KiB a socket).
+/// What the hub hands a session, in order: shared by every session that gets it. One pointer wide on
+/// purpose: every session's queue allocates room for 32 of these when it opens, idle or not (at 40 bytes,
+/// the width of an enum holding a frame's bytes, 1.3 KiB a socket; at 8, 256 bytes).
+pub type Outbound = Arc<Queued>;
+
 #[derive(Debug)]
-pub enum Outbound {
-    /// A frame for a subscribed room, shared by every subscriber.
-    Room(Arc<RoomFrame>),
+pub enum Queued {
+    /// A frame for a subscribed room.
+    Room(RoomFrame),
     /// A frame for the user, whatever the socket is subscribed to (a notification).
     Personal(ByteString),
     /// The broker may have dropped events (it reconnected): check every subscribed room for gaps.
@@ -71,36 +74,66 @@ pub struct SessionHandle {
     /// The session behind the socket, so that ending it closes the socket.
     pub session: Option<String>,
     pub queue: mpsc::Sender<Outbound>,
-    pub close: watch::Sender<Option<CloseOrder>>,
+    pub close: Arc<CloseSignal>,
 }
 
 impl SessionHandle {
     /// Queues a frame for the session without waiting: a session whose queue is full is too slow, and is
     /// ordered closed (it stays registered until its task ends, which unregisters it and announces its
     /// departure like any other; counted as `ws_closes_total{code="4008"}` as it closes).
-    fn offer(&self, frame: Arc<RoomFrame>) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(Outbound::Room(frame)) {
-            self.order_close(CloseOrder::TOO_SLOW);
-        }
-    }
-
-    /// Queues a frame for the user rather than a room (a notification), like [`SessionHandle::offer`].
-    fn offer_personal(&self, text: ByteString) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(Outbound::Personal(text)) {
+    fn offer(&self, item: &Outbound) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(Arc::clone(item)) {
             self.order_close(CloseOrder::TOO_SLOW);
         }
     }
 
     /// Orders the session closed, once: the first order wins. Returns false when it was already ordered.
     fn order_close(&self, order: CloseOrder) -> bool {
-        // send_if_modified: a session flooded with frames is ordered closed once, not once per frame.
-        self.close.send_if_modified(|current| {
+        self.close.order(order)
+    }
+}
+
+/// How the hub orders one session closed, the first order winning: the session waits for it beside
+/// everything else. (A watch channel did this at about 450 bytes a socket, most of them the eight
+/// `Notify`s it spreads its receivers over, where a session is the one receiver.)
+#[derive(Debug, Default)]
+pub struct CloseSignal {
+    order: Mutex<Option<CloseOrder>>,
+    notify: Notify,
+}
+
+impl CloseSignal {
+    /// Orders the close unless it was ordered already (then returns false: a session flooded with frames
+    /// is ordered closed once, not once per frame).
+    pub fn order(&self, order: CloseOrder) -> bool {
+        {
+            let mut current = self.order.lock().unwrap_or_else(PoisonError::into_inner);
             if current.is_some() {
                 return false;
             }
             *current = Some(order);
-            true
-        })
+        }
+        self.notify.notify_waiters();
+        true
+    }
+
+    /// The order, once given.
+    pub fn ordered(&self) -> Option<CloseOrder> {
+        *self.order.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits for the order. Any number of waits may be out at once; all of them end.
+    pub async fn wait(&self) -> CloseOrder {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so an order given between the two still ends this wait.
+            notified.as_mut().enable();
+            if let Some(order) = self.ordered() {
+                return order;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -277,7 +310,7 @@ impl RoomHub {
     ) {
         let (seq, created_at) = (new_message.map(|m| m.0), new_message.map(|m| m.1));
         let text = ByteString::from(encode(frame));
-        let shared = Arc::new(RoomFrame { room_id, seq, created_at, ends_subscription: false, text });
+        let shared = Arc::new(Queued::Room(RoomFrame { room_id, seq, created_at, ends_subscription: false, text }));
         let state = self.state();
         let Some(members) = state.rooms.get(&room_id) else { return };
         for id in members {
@@ -285,16 +318,16 @@ impl RoomHub {
             if except.contains(&session.user_id) {
                 continue;
             }
-            session.offer(Arc::clone(&shared));
+            session.offer(&shared);
         }
     }
 
     /// Queues `frame` for every socket of one user on this node, subscribed to anything or not.
     fn to_user(&self, user_id: i64, frame: &ServerFrame) {
-        let text = ByteString::from(encode(frame));
+        let item = Arc::new(Queued::Personal(ByteString::from(encode(frame))));
         let state = self.state();
         for session in state.sessions.values().filter(|s| s.user_id == user_id) {
-            session.offer_personal(text.clone());
+            session.offer(&item);
         }
     }
 
@@ -315,13 +348,13 @@ impl RoomHub {
         let text = ByteString::from(encode(frame));
         for (id, room_id) in once {
             let Some(session) = state.sessions.get(&id) else { continue };
-            session.offer(Arc::new(RoomFrame {
+            session.offer(&Arc::new(Queued::Room(RoomFrame {
                 room_id,
                 seq: None,
                 created_at: None,
                 ends_subscription: false,
                 text: text.clone(),
-            }));
+            })));
         }
     }
 
@@ -329,13 +362,14 @@ impl RoomHub {
     /// them, and queues them `unsubscribed` behind what they were already sent.
     fn end_subscriptions(&self, room_id: i64, user_id: i64, reason: UnsubscribeReason) {
         let text = ByteString::from(encode(&ServerFrame::Unsubscribed { room_id, reason }));
-        let frame = Arc::new(RoomFrame { room_id, seq: None, created_at: None, ends_subscription: true, text });
+        let frame =
+            Arc::new(Queued::Room(RoomFrame { room_id, seq: None, created_at: None, ends_subscription: true, text }));
         let mut state = self.state();
         let HubState { sessions, rooms } = &mut *state;
         let Some(members) = rooms.get_mut(&room_id) else { return };
         members.retain(|id| {
             let Some(session) = sessions.get(id).filter(|s| s.user_id == user_id) else { return true };
-            session.offer(Arc::clone(&frame));
+            session.offer(&frame);
             false
         });
         if members.is_empty() {
@@ -476,9 +510,10 @@ impl Sink for RoomHub {
 
     /// Tells every session to look for missed messages (after a broker reconnect).
     fn resync(&self) {
+        let resync = Arc::new(Queued::Resync);
         for session in self.state().sessions.values() {
             // A full queue will produce a gap check with its next message anyway.
-            let _ = session.queue.try_send(Outbound::Resync);
+            let _ = session.queue.try_send(Arc::clone(&resync));
         }
     }
 }

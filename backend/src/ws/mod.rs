@@ -21,7 +21,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chat_api::{Problem, Scope, WsTicket};
 use serde::Deserialize;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use utoipa::IntoParams;
 
 use crate::broker::{Broker, redis::RedisLink};
@@ -33,7 +33,7 @@ use crate::domain::{api_tokens, rooms, users};
 use crate::error::ApiError;
 use crate::events::Event;
 use crate::state::State;
-use hub::{CloseOrder, ConnectionId, Outbound, RoomHub};
+use hub::{CloseOrder, CloseSignal, ConnectionId, Outbound, RoomHub};
 use presence::Presence;
 use session::Session;
 use tickets::{TICKET_TTL, TicketStore};
@@ -172,8 +172,8 @@ pub async fn connect(
         .map_err(|_| ApiError::bad_request("not_a_websocket", "This endpoint needs a WebSocket upgrade."))?;
     let stream =
         stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
-    let (id, queue, close_orders) = register(&state.realtime, &caller);
-    let session = Session::new(id, user.into(), caller, state.clone(), Transport::Ws(ws), close_orders);
+    let (id, queue, close) = register(&state.realtime, &caller);
+    let session = Session::new(id, user.into(), caller, state.clone(), Transport::Ws(ws), close);
     // The socket's halves are tied to this worker's thread; the task stays on it.
     actix_web::rt::spawn(session.run(Some(stream), queue, None));
     Ok(response)
@@ -228,9 +228,9 @@ pub async fn events(
     // Refused with a status rather than in the stream: an `EventSource` gives up on one, instead of retrying.
     state.db.read(move |c| rooms::visible(c, room_id, user_id)).await?;
     let user = state.db.read(move |c| users::find(c, user_id)).await?;
-    let (id, queue, close_orders) = register(&state.realtime, &caller);
+    let (id, queue, close) = register(&state.realtime, &caller);
     let (events_tx, events_rx) = mpsc::channel(SSE_BUFFER);
-    let session = Session::new(id, user.into(), caller, state.clone(), Transport::Sse(events_tx), close_orders);
+    let session = Session::new(id, user.into(), caller, state.clone(), Transport::Sse(events_tx), close);
     actix_web::rt::spawn(session.run(None, queue, Some((room_id, since))));
     let body = futures_util::stream::unfold(events_rx, |mut events| async move {
         events.recv().await.map(|event| (Ok::<_, std::convert::Infallible>(event), events))
@@ -276,14 +276,11 @@ async fn authenticate(state: &State, req: &HttpRequest, ticket: Option<&str>) ->
     Ok(caller)
 }
 
-/// A new connection in the hub: its id, the queue the hub fills, and the channel of close orders.
-fn register(
-    realtime: &Realtime,
-    caller: &Caller,
-) -> (ConnectionId, mpsc::Receiver<Outbound>, watch::Receiver<Option<CloseOrder>>) {
+/// A new connection in the hub: its id, the queue the hub fills, and where close orders arrive.
+fn register(realtime: &Realtime, caller: &Caller) -> (ConnectionId, mpsc::Receiver<Outbound>, Arc<CloseSignal>) {
     let id = realtime.next_connection.fetch_add(1, Ordering::Relaxed);
     let (queue_tx, queue_rx) = mpsc::channel(SESSION_QUEUE);
-    let (close_tx, close_rx) = watch::channel(None);
+    let close = Arc::new(CloseSignal::default());
     realtime.hub.register(
         id,
         hub::SessionHandle {
@@ -291,14 +288,14 @@ fn register(
             api_token_id: caller.api_token_id,
             session: caller.session.clone(),
             queue: queue_tx,
-            close: close_tx,
+            close: Arc::clone(&close),
         },
     );
     // The drain may have started while this request was on its way: then the connection goes at once.
     if realtime.is_draining() {
         realtime.hub.close_now(id, CloseOrder::RESTARTING);
     }
-    (id, queue_rx, close_rx)
+    (id, queue_rx, close)
 }
 
 /// A ticket outlives nothing it was made from: a session ended or an API token revoked since it was

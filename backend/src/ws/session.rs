@@ -10,16 +10,17 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream};
 use bytestring::ByteString;
 use chat_api::{ClientFrame, Message, Scope, ServerFrame, UnsubscribeReason, User};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::time::{Instant, interval, sleep_until};
 
-use super::hub::{CloseOrder, ConnectionId, Outbound, RoomFrame, encode};
+use super::hub::{CloseOrder, CloseSignal, ConnectionId, Outbound, Queued, RoomFrame, encode};
 use super::protocol::{self, Rejected};
 use super::transport::{Gone, Transport};
 use crate::caller::Caller;
@@ -28,6 +29,7 @@ use crate::domain::rooms::Standing;
 use crate::domain::{blocks, rooms};
 use crate::error::ApiError;
 use crate::events::Event;
+use crate::http::rate_limit::Limit;
 use crate::state::State;
 
 /// The server pings this often...
@@ -62,7 +64,7 @@ pub struct Session {
     state: State,
     /// A WebSocket, or a stream of server-sent events (one room, no client frames).
     transport: Transport,
-    pub close_orders: watch::Receiver<Option<CloseOrder>>,
+    pub close: Arc<CloseSignal>,
     /// Last seq delivered, per subscribed room.
     delivered: HashMap<i64, i64>,
     /// Public rooms followed without being a member (usually none): a resync ends only a member's
@@ -74,6 +76,11 @@ pub struct Session {
     replays: DefaultDirectRateLimiter,
     rate_limited_in_a_row: u32,
 }
+
+/// `ws_delivery_latency_seconds`, recorded at every delivery: the handle is looked up once, not in the
+/// registry at each of them. (The recorder is installed at start-up, before any socket opens.)
+static DELIVERY_LATENCY: std::sync::LazyLock<metrics::Histogram> =
+    std::sync::LazyLock::new(|| metrics::histogram!("ws_delivery_latency_seconds"));
 
 /// Why the loop ended.
 enum End {
@@ -99,7 +106,7 @@ impl Session {
         caller: Caller,
         state: State,
         transport: Transport,
-        close_orders: watch::Receiver<Option<CloseOrder>>,
+        close: Arc<CloseSignal>,
     ) -> Session {
         // Unwrap: the constants are non-zero.
         let quota =
@@ -118,7 +125,7 @@ impl Session {
             expires_at,
             state,
             transport,
-            close_orders,
+            close,
             delivered: HashMap::new(),
             visitors: Vec::new(),
             opened_at: crate::db::now(),
@@ -183,14 +190,24 @@ impl Session {
         let expiry =
             sleep_until(self.expires_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86400)));
         tokio::pin!(expiry);
+        // One wait for a close order for the whole connection, rather than one made and dropped at every
+        // turn of the loop (each joins, and leaves, the signal's list of waiters under its lock).
+        let signal = Arc::clone(&self.close);
+        let close_ordered = async move { signal.wait().await };
+        tokio::pin!(close_ordered);
         loop {
+            // Biased, queue first: a delivery (the hot path, one per subscriber and message) polls nothing
+            // else. What comes after waits only while deliveries are queued (at most `SESSION_QUEUE`), each
+            // a write that does not wait unless the client stops reading, and then the write itself
+            // watches for close orders.
             let step = tokio::select! {
+                biased;
+                Some(item) = queue.recv() => self.deliver(item).await,
+                order = &mut close_ordered => Err(End::Close(order)),
                 frame = client_frame(&mut stream) => {
                     last_heard = Instant::now();
                     self.on_client_frame(frame).await
                 }
-                Some(item) = queue.recv() => self.deliver(item).await,
-                changed = self.close_orders.changed() => Err(close_order(changed.ok().and(*self.close_orders.borrow()))),
                 _ = heartbeat.tick() => {
                     // An SSE client sends nothing: a write to a client that went away fails instead.
                     if stream.is_some() && last_heard.elapsed() > CLIENT_TIMEOUT {
@@ -219,10 +236,12 @@ impl Session {
 
     /// [`Session::write`] for a new message: its seq goes with it (SSE's `id:`).
     async fn write_seq(&mut self, text: ByteString, seq: Option<i64>) -> Result<(), End> {
+        // The write first: it is ready at once unless the client stops reading, and then the close order
+        // is not even waited for (a wait joins the signal's waiters under its lock: once per frame).
         tokio::select! {
             biased;
-            changed = self.close_orders.changed() => Err(close_order(changed.ok().and(*self.close_orders.borrow()))),
             sent = self.transport.frame(text, seq) => sent.map_err(gone),
+            order = self.close.wait() => Err(End::Close(order)),
         }
     }
 
@@ -413,12 +432,12 @@ impl Session {
 
     /// Delivers what the hub queued.
     async fn deliver(&mut self, item: Outbound) -> Result<(), End> {
-        match item {
-            Outbound::Room(frame) => self.deliver_room_frame(&frame).await,
-            Outbound::Personal(text) => self.write(text).await,
+        match &*item {
+            Queued::Room(frame) => self.deliver_room_frame(frame).await,
+            Queued::Personal(text) => self.write(text.clone()).await,
             // Events may have been lost: each subscription is checked against the database (a membership
             // ended meanwhile ends it; missed messages are filled in).
-            Outbound::Resync => {
+            Queued::Resync => {
                 let rooms: Vec<(i64, i64)> = self.delivered.iter().map(|(r, s)| (*r, *s)).collect();
                 for (room_id, last) in rooms {
                     let (user_id, as_member, since) = (self.user.id, !self.visitors.contains(&room_id), self.opened_at);
@@ -479,7 +498,7 @@ impl Session {
                 // this socket's write: commit, publish, Redis, fan-out and this queue.
                 if let Some(created_at) = frame.created_at {
                     let latency = (chrono::Utc::now() - created_at).to_std().unwrap_or_default();
-                    metrics::histogram!("ws_delivery_latency_seconds").record(latency.as_secs_f64());
+                    DELIVERY_LATENCY.record(latency.as_secs_f64());
                 }
                 Ok(())
             }
@@ -535,6 +554,13 @@ impl Session {
         reply_to: Option<i64>,
     ) -> Result<messages::Posted, ApiError> {
         self.require(Scope::MessagesWrite)?;
+        // The user's one budget for sends, shared with REST and their other sockets (on every node, through
+        // Redis when configured); this socket's own frame budget was counted before.
+        if let Some(verdict) = self.state.limits.check(Limit::Sends, &self.user.id.to_string()).await
+            && !verdict.allowed
+        {
+            return Err(ApiError::RateLimited { retry_after: verdict.reset });
+        }
         let body = MessageBody::parse(body)?;
         let keys = DedupKeys::parse(Some(client_id.to_owned()), None)?;
         self.state.writer.send(room_id, self.user.id, body, keys, reply_to, None).await
@@ -592,12 +618,6 @@ async fn client_frame(
         Some(stream) => stream.recv().await,
         None => std::future::pending().await,
     }
-}
-
-fn close_order(order: Option<CloseOrder>) -> End {
-    // The hub holds the sending half until the session unregisters, so an order is always there;
-    // were the hub gone, the node is going down.
-    End::Close(order.unwrap_or(CloseOrder::RESTARTING))
 }
 
 fn error_frame(code: &str, message: String, client_id: Option<String>) -> ServerFrame {

@@ -349,6 +349,7 @@ mod postgres {
             ("DATABASE_URL", pg.url()),
             ("RATE_LIMIT_USER", "off".to_owned()),
             ("RATE_LIMIT_ADDRESS", "off".to_owned()),
+            ("RATE_LIMIT_SENDS", "off".to_owned()),
         ];
         let mut node = Node::start_with_env(&env).await;
         let app = &node.app;

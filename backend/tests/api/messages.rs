@@ -415,6 +415,7 @@ mod sqlite_wal {
         let app = TestApp::spawn_with(TestDb::Sqlite, |config| {
             config.rate_limits.per_user = None;
             config.rate_limits.per_address = None;
+            config.rate_limits.sends = None;
         })
         .await;
         let user = app.new_user().await;

@@ -12,9 +12,19 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, NodeOptions};
-use crate::helpers::{TestApp, TestDb, expect_json, expect_problem};
+use crate::helpers::{TestApp, TestDb, expect_json, expect_problem, items};
+use crate::ws_client::WsClient;
+use crate::ws_frames::assert_error_frame;
 
 db_tests!(login_brute_force_is_refused_with_429_and_the_headers, rate_limit_headers_are_on_every_api_response);
+db_tests_configured!(six_sends_a_minute => a_users_sends_share_one_budget_over_rest_and_every_socket);
+
+/// The user's send budget for the tests of it (CONTRACT-2 "Socket limits").
+const SENDS_PER_MINUTE: u64 = 6;
+
+fn six_sends_a_minute(config: &mut Config) {
+    config.rate_limits.sends = Some(Rate::per_minute(SENDS_PER_MINUTE as u32));
+}
 
 /// The default login limit, as documented.
 const LOGIN_PER_MINUTE: u64 = 10;
@@ -199,4 +209,86 @@ async fn the_login_limit_is_shared_by_the_nodes_through_redis() {
     assert!(statuses[..LOGIN_PER_MINUTE as usize].iter().all(|&s| s == 401), "{statuses:?}\n{}", cluster.logs());
     assert_eq!(statuses[LOGIN_PER_MINUTE as usize], 429, "{statuses:?}");
     cluster.redis.restart().await;
+}
+
+/// A send frame; the ack's seq, or the error frame when it is refused.
+async fn send_over(ws: &mut WsClient, room_id: i64, client_id: &str) -> Result<i64, Value> {
+    ws.send(json!({"type": "send", "room_id": room_id, "body": client_id, "client_id": client_id})).await;
+    loop {
+        let frame = ws.next_frame().await.expect("an answer to the send");
+        match frame["type"].as_str() {
+            Some("ack") if frame["client_id"] == client_id => return Ok(frame["message"]["seq"].as_i64().unwrap()),
+            Some("error") if frame["client_id"] == client_id => return Err(frame),
+            _ => {}
+        }
+    }
+}
+
+fn send_body(client_id: &str) -> Value {
+    json!({"body": client_id, "client_id": client_id})
+}
+
+/// Two sockets and REST draw on one budget: a user cannot multiply their sends by opening sockets.
+/// Past it each path refuses (`rate_limited`), nothing refused is stored, the sockets stay open, and
+/// another user of the room is not affected.
+async fn a_users_sends_share_one_budget_over_rest_and_every_socket(app: TestApp) {
+    let alice = app.new_user().await;
+    let bob = app.new_user().await;
+    let room_id = app.room_id(&alice, "public").await;
+    expect_json(app.join_room(&bob.token, room_id).await, StatusCode::OK).await;
+    let (mut first, mut second) = (app.ws(&alice.token).await, app.ws(&alice.token).await);
+
+    for i in 0..2 {
+        send_over(&mut first, room_id, &format!("first-{i}")).await.expect("within the budget");
+        send_over(&mut second, room_id, &format!("second-{i}")).await.expect("within the budget");
+        let resp = app.post_message(&alice.token, room_id, &send_body(&format!("rest-{i}"))).await;
+        expect_json(resp, StatusCode::CREATED).await;
+    }
+    // Six sent: the seventh is refused on every path.
+    assert_error_frame(
+        &send_over(&mut first, room_id, "first-over").await.unwrap_err(),
+        "rate_limited",
+        Some("first-over"),
+    );
+    assert_error_frame(
+        &send_over(&mut second, room_id, "second-over").await.unwrap_err(),
+        "rate_limited",
+        Some("second-over"),
+    );
+    let resp = app.post_message(&alice.token, room_id, &send_body("rest-over")).await;
+    expect_rate_limited(resp, SENDS_PER_MINUTE).await;
+    // Bob's budget is his own; alice's sockets are still open.
+    expect_json(app.post_message(&bob.token, room_id, &send_body("bob")).await, StatusCode::CREATED).await;
+    first.ping_pong().await;
+    second.ping_pong().await;
+
+    let page = app.history_page(&bob.token, room_id, "").await;
+    let mut bodies: Vec<&str> = items(&page).iter().map(|m| m["body"].as_str().unwrap()).collect();
+    bodies.sort_unstable();
+    assert_eq!(bodies, ["bob", "first-0", "first-1", "rest-0", "rest-1", "second-0", "second-1"], "{page}");
+}
+
+/// Across nodes through Redis: sends over a socket on one node and REST on the other share the budget.
+#[tokio::test]
+async fn the_send_budget_is_shared_by_the_nodes() {
+    let options =
+        NodeOptions { env: vec![("RATE_LIMIT_SENDS", format!("{SENDS_PER_MINUTE}/min"))], ..NodeOptions::default() };
+    let Some(cluster) = Cluster::start(2, options).await else { return };
+    let (a, b) = (cluster.app(0), cluster.app(1));
+    let alice = a.new_user().await;
+    let room_id = a.room_id(&alice, "public").await;
+    let mut ws = b.ws(&alice.token).await;
+    for i in 0..SENDS_PER_MINUTE / 2 {
+        send_over(&mut ws, room_id, &format!("socket-{i}")).await.expect("within the budget");
+        let resp = a.post_message(&alice.token, room_id, &send_body(&format!("rest-{i}"))).await;
+        expect_json(resp, StatusCode::CREATED).await;
+    }
+    assert_error_frame(
+        &send_over(&mut ws, room_id, "socket-over").await.unwrap_err(),
+        "rate_limited",
+        Some("socket-over"),
+    );
+    expect_rate_limited(a.post_message(&alice.token, room_id, &send_body("rest-over")).await, SENDS_PER_MINUTE).await;
+    let page = a.history_page(&alice.token, room_id, "").await;
+    assert_eq!(items(&page).len() as u64, SENDS_PER_MINUTE, "{page}\n{}", cluster.logs());
 }

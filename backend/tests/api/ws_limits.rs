@@ -35,6 +35,7 @@ db_tests_configured!(
 fn without_api_rate_limits(config: &mut backend::config::Config) {
     config.rate_limits.per_user = None;
     config.rate_limits.per_address = None;
+    config.rate_limits.sends = None;
 }
 
 /// How long a test waits for the server to close a socket.
