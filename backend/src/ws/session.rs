@@ -170,19 +170,9 @@ impl Session {
         queue: &mut mpsc::Receiver<Outbound>,
         first: Option<(i64, Option<i64>)>,
     ) -> End {
-        let ready = ServerFrame::Ready { user: self.user.clone(), connection_id: self.id.to_string() };
-        if let Err(end) = self.write(encode(&ready)).await {
+        // Boxed: it runs once, and its frames and errors would otherwise be part of the task all its life.
+        if let Err(end) = Box::pin(self.start(first)).await {
             return end;
-        }
-        if let Some((room_id, since)) = first {
-            match Box::pin(self.subscribe(room_id, since)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    let _ = self.write_frame(&api_error_frame(&e, None)).await;
-                    return End::Close(REFUSED);
-                }
-                Err(end) => return end,
-            }
         }
         let mut heartbeat = interval(PING_INTERVAL);
         let mut last_heard = Instant::now();
@@ -206,7 +196,10 @@ impl Session {
                 order = &mut close_ordered => Err(End::Close(order)),
                 frame = client_frame(&mut stream) => {
                     last_heard = Instant::now();
-                    self.on_client_frame(frame).await
+                    // Boxed: a client's frame is rare beside deliveries, and its handling (a refusal, an
+                    // error frame, a pong) is the largest state of the loop: inline, it set the size of
+                    // every idle connection's task.
+                    Box::pin(self.on_client_frame(frame)).await
                 }
                 _ = heartbeat.tick() => {
                     // An SSE client sends nothing: a write to a client that went away fails instead.
@@ -224,6 +217,20 @@ impl Session {
             // An SSE stream serves one room: once it is unsubscribed (removed, banned, deleted), it ends.
             if first.is_some() && self.delivered.is_empty() {
                 return End::Close(REFUSED);
+            }
+        }
+    }
+
+    /// `ready`, then an SSE stream's one subscription (`first`); a room it cannot follow ends it.
+    async fn start(&mut self, first: Option<(i64, Option<i64>)>) -> Result<(), End> {
+        let ready = ServerFrame::Ready { user: self.user.clone(), connection_id: self.id.to_string() };
+        self.write(encode(&ready)).await?;
+        let Some((room_id, since)) = first else { return Ok(()) };
+        match self.subscribe(room_id, since).await? {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = self.write_frame(&api_error_frame(&e, None)).await;
+                Err(End::Close(REFUSED))
             }
         }
     }
@@ -435,26 +442,29 @@ impl Session {
         match &*item {
             Queued::Room(frame) => self.deliver_room_frame(frame).await,
             Queued::Personal(text) => self.write(text.clone()).await,
-            // Events may have been lost: each subscription is checked against the database (a membership
-            // ended meanwhile ends it; missed messages are filled in).
-            Queued::Resync => {
-                let rooms: Vec<(i64, i64)> = self.delivered.iter().map(|(r, s)| (*r, *s)).collect();
-                for (room_id, last) in rooms {
-                    let (user_id, as_member, since) = (self.user.id, !self.visitors.contains(&room_id), self.opened_at);
-                    let standing =
-                        self.state.db.read(move |c| rooms::standing(c, room_id, user_id, as_member, since)).await;
-                    match standing {
-                        Ok(Standing::Following { last_seq }) if last_seq > last => {
-                            Box::pin(self.fill_gap(room_id, last, last_seq)).await?
-                        }
-                        Ok(Standing::Following { .. }) => {}
-                        Ok(Standing::Ended(reason)) => self.end_subscription(room_id, reason).await?,
-                        Err(_) => return Err(End::Close(SERVER_ERROR)),
-                    }
+            // Boxed, like every rare path here: an idle connection's task is as large as the largest state
+            // of its loop, and these would set that size (see `serve`).
+            Queued::Resync => Box::pin(self.resync()).await,
+        }
+    }
+
+    /// Events may have been lost: each subscription is checked against the database (a membership ended
+    /// meanwhile ends it; missed messages are filled in).
+    async fn resync(&mut self) -> Result<(), End> {
+        let rooms: Vec<(i64, i64)> = self.delivered.iter().map(|(r, s)| (*r, *s)).collect();
+        for (room_id, last) in rooms {
+            let (user_id, as_member, since) = (self.user.id, !self.visitors.contains(&room_id), self.opened_at);
+            let standing = self.state.db.read(move |c| rooms::standing(c, room_id, user_id, as_member, since)).await;
+            match standing {
+                Ok(Standing::Following { last_seq }) if last_seq > last => {
+                    Box::pin(self.fill_gap(room_id, last, last_seq)).await?
                 }
-                Ok(())
+                Ok(Standing::Following { .. }) => {}
+                Ok(Standing::Ended(reason)) => self.end_subscription(room_id, reason).await?,
+                Err(_) => return Err(End::Close(SERVER_ERROR)),
             }
         }
+        Ok(())
     }
 
     /// A subscription that ended while its event was lost: leaves the room here and says so, as the hub's
