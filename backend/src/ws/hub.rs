@@ -523,3 +523,41 @@ pub fn encode(frame: &ServerFrame) -> String {
     // Unwrap: these frames hold only strings, numbers and booleans, which always serialise.
     serde_json::to_string(frame).expect("server frames serialise")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{CloseOrder, CloseSignal};
+
+    const WAIT: Duration = Duration::from_secs(5);
+
+    #[tokio::test]
+    async fn every_wait_ends_with_the_first_order() {
+        let signal = std::sync::Arc::new(CloseSignal::default());
+        // Two waits out at once, as a session has (its loop's, and a write blocked on a slow client).
+        let waits: Vec<_> = (0..2)
+            .map(|_| {
+                let signal = std::sync::Arc::clone(&signal);
+                tokio::spawn(async move { signal.wait().await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        assert!(signal.order(CloseOrder::TOO_SLOW));
+        assert!(!signal.order(CloseOrder::RESTARTING), "a second order is refused");
+        for wait in waits {
+            let order = tokio::time::timeout(WAIT, wait).await.expect("the wait ends").unwrap();
+            assert_eq!(order, CloseOrder::TOO_SLOW, "the first order wins");
+        }
+        // A wait that starts after the order ends at once.
+        assert_eq!(tokio::time::timeout(WAIT, signal.wait()).await.unwrap(), CloseOrder::TOO_SLOW);
+        assert_eq!(signal.ordered(), Some(CloseOrder::TOO_SLOW));
+    }
+
+    #[tokio::test]
+    async fn a_wait_without_an_order_goes_on() {
+        let signal = CloseSignal::default();
+        assert!(tokio::time::timeout(Duration::from_millis(50), signal.wait()).await.is_err());
+        assert_eq!(signal.ordered(), None);
+    }
+}
