@@ -102,22 +102,35 @@ pub fn wants(events: &str, event_type: WebhookEventType) -> bool {
 }
 
 /// Queues `events` (committed in the caller's transaction) for every enabled webhook of their rooms that
-/// wants them. Returns how many were queued. Costs an indexed read per room when none has a webhook.
+/// wants them. Returns how many were queued. Costs one indexed read (on SQLite one per room) when none of
+/// the rooms has a webhook.
 pub fn enqueue(conn: &mut DbConnection, events: &[Event]) -> Result<usize, ApiError> {
     let mut rooms: Vec<i64> = events.iter().filter_map(kind).map(|(room, _)| room).collect();
     rooms.sort_unstable();
     rooms.dedup();
-    // A statement per room rather than one `IN (...)` for all: the same SQL every time, so it stays prepared
-    // (a list's SQL changes with its length, and SQLite would parse it again for every batch).
-    let mut hooks: Vec<(i64, i64, String)> = Vec::new();
-    for room_id in rooms {
-        let of_room: Vec<(i64, i64, String)> = webhooks::table
-            .filter(webhooks::room_id.eq(room_id))
+    let columns = (webhooks::id, webhooks::room_id, webhooks::events);
+    let hooks: Vec<(i64, i64, String)> = match conn {
+        // One round trip: `= ANY($1)` binds the list as one array, so the statement stays prepared.
+        DbConnection::Postgresql(pg) => webhooks::table
+            .filter(webhooks::room_id.eq_any(&rooms))
             .filter(webhooks::enabled.eq(true))
-            .select((webhooks::id, webhooks::room_id, webhooks::events))
-            .load(conn)?;
-        hooks.extend(of_room);
-    }
+            .select(columns)
+            .load(pg)?,
+        // In process, a statement per room: SQLite's `IN (?, ?, ...)` changes with the list's length and
+        // would be parsed again for every batch; this one stays prepared.
+        DbConnection::Sqlite(lite) => {
+            let mut hooks = Vec::new();
+            for room_id in rooms {
+                let of_room: Vec<(i64, i64, String)> = webhooks::table
+                    .filter(webhooks::room_id.eq(room_id))
+                    .filter(webhooks::enabled.eq(true))
+                    .select(columns)
+                    .load(lite)?;
+                hooks.extend(of_room);
+            }
+            hooks
+        }
+    };
     if hooks.is_empty() {
         return Ok(0);
     }
