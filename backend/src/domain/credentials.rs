@@ -154,6 +154,31 @@ pub fn hash_secret(secret: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A burst of hashes runs one per core at a time (each argon2 hash holds 19 MiB): without the cap,
+    /// `spawn_blocking` would run all of them at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn hashing_runs_at_most_one_hash_per_core_at_once() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let burst: Vec<_> = (0..cores * 4)
+            .map(|_| {
+                let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+                tokio::spawn(hashing(move || {
+                    most.fetch_max(running.fetch_add(1, SeqCst) + 1, SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    running.fetch_sub(1, SeqCst);
+                }))
+            })
+            .collect();
+        for hash in burst {
+            hash.await.unwrap().unwrap();
+        }
+        let most = most.load(SeqCst);
+        assert!((1..=cores).contains(&most), "{most} hashes ran at once on {cores} cores");
+    }
+
     #[test]
     fn passwords_verify_only_themselves() {
         let hash = hash_password("correct horse").unwrap();
