@@ -40,8 +40,7 @@ pub fn create(
     let created_at = now();
     let id = conn.transaction(|conn| {
         moderation::moderator(conn, room_id, actor)?;
-        let logged = format!("incoming hook “{name}”");
-        moderation::record(conn, room_id, actor, "webhook_created", None, None, Some(&logged))?;
+        moderation::record(conn, room_id, actor, "webhook_created", None, None, Some(&audit_detail(&name)))?;
         let id: i64 = diesel::insert_into(incoming_hooks::table)
             .values(NewIncomingHook {
                 room_id,
@@ -90,9 +89,13 @@ pub fn delete(conn: &mut DbConnection, room_id: i64, actor: i64, hook_id: i64) -
                 .ok_or_else(|| {
                     ApiError::not_found("hook_not_found", format!("This room has no incoming hook {hook_id}."))
                 })?;
-        let logged = format!("incoming hook “{name}”");
-        moderation::record(conn, room_id, actor, "webhook_deleted", None, None, Some(&logged))
+        moderation::record(conn, room_id, actor, "webhook_deleted", None, None, Some(&audit_detail(&name)))
     })
+}
+
+/// How a hook is named in the room's audit log, beside the outgoing webhooks' URLs.
+fn audit_detail(name: &str) -> String {
+    format!("incoming hook “{name}”")
 }
 
 /// The hook a secret opens; 404 for a secret that is unknown or deleted (one answer for both, so it tells

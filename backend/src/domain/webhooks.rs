@@ -1,6 +1,6 @@
 //! Outgoing webhooks' settings (CONTRACT-2 "Webhooks"): made, listed, changed and deleted by the room's
-//! owner and admins, making and deleting logged in the room's audit log. The signing secret is shown once. URLs arrive here already checked
-//! (`webhooks::addresses`); delivery is `crate::webhooks`.
+//! owner and admins, making and deleting logged in the room's audit log. The signing secret is shown once.
+//! URLs arrive here already checked (`webhooks::addresses`); delivery is `crate::webhooks`.
 
 use std::collections::HashMap;
 

@@ -83,13 +83,8 @@ impl SessionHandle {
     /// departure like any other; counted as `ws_closes_total{code="4008"}` as it closes).
     fn offer(&self, item: &Outbound) {
         if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(Arc::clone(item)) {
-            self.order_close(CloseOrder::TOO_SLOW);
+            self.close.order(CloseOrder::TOO_SLOW);
         }
-    }
-
-    /// Orders the session closed, once: the first order wins. Returns false when it was already ordered.
-    fn order_close(&self, order: CloseOrder) -> bool {
-        self.close.order(order)
     }
 }
 
@@ -394,7 +389,7 @@ impl RoomHub {
     /// Orders one session closed.
     pub fn close_now(&self, id: ConnectionId, order: CloseOrder) {
         if let Some(session) = self.state().sessions.get(&id) {
-            session.order_close(order);
+            session.close.order(order);
         }
     }
 
@@ -411,7 +406,7 @@ impl RoomHub {
         for (id, delay) in ids.into_iter().zip(delays) {
             tokio::time::sleep_until(started + delay).await;
             if let Some(session) = self.state().sessions.get(&id) {
-                session.order_close(order);
+                session.close.order(order);
             }
         }
     }
@@ -495,13 +490,13 @@ impl Sink for RoomHub {
             }
             Event::TokenRevoked { token_id } => {
                 for session in self.state().sessions.values().filter(|s| s.api_token_id == Some(*token_id)) {
-                    session.order_close(CloseOrder::TOKEN_REVOKED);
+                    session.close.order(CloseOrder::TOKEN_REVOKED);
                 }
             }
             Event::SessionEnded { session: ended } => {
                 if self.ended_sessions.end(ended) {
                     for session in self.state().sessions.values().filter(|s| s.session.as_ref() == Some(ended)) {
-                        session.order_close(CloseOrder::SESSION_ENDED);
+                        session.close.order(CloseOrder::SESSION_ENDED);
                     }
                 }
             }

@@ -224,6 +224,12 @@ async fn send_over(ws: &mut WsClient, room_id: i64, client_id: &str) -> Result<i
     }
 }
 
+/// A send over `ws` refused by the send budget: an error frame `rate_limited` naming its client_id.
+async fn expect_send_refused(ws: &mut WsClient, room_id: i64, client_id: &str) {
+    let refused = send_over(ws, room_id, client_id).await.expect_err("over the budget");
+    assert_error_frame(&refused, "rate_limited", Some(client_id));
+}
+
 fn send_body(client_id: &str) -> Value {
     json!({"body": client_id, "client_id": client_id})
 }
@@ -245,16 +251,8 @@ async fn a_users_sends_share_one_budget_over_rest_and_every_socket(app: TestApp)
         expect_json(resp, StatusCode::CREATED).await;
     }
     // Six sent: the seventh is refused on every path.
-    assert_error_frame(
-        &send_over(&mut first, room_id, "first-over").await.unwrap_err(),
-        "rate_limited",
-        Some("first-over"),
-    );
-    assert_error_frame(
-        &send_over(&mut second, room_id, "second-over").await.unwrap_err(),
-        "rate_limited",
-        Some("second-over"),
-    );
+    expect_send_refused(&mut first, room_id, "first-over").await;
+    expect_send_refused(&mut second, room_id, "second-over").await;
     let resp = app.post_message(&alice.token, room_id, &send_body("rest-over")).await;
     expect_rate_limited(resp, SENDS_PER_MINUTE).await;
     // Bob's budget is his own; alice's sockets are still open.
@@ -283,11 +281,7 @@ async fn the_send_budget_is_shared_by_the_nodes() {
         let resp = a.post_message(&alice.token, room_id, &send_body(&format!("rest-{i}"))).await;
         expect_json(resp, StatusCode::CREATED).await;
     }
-    assert_error_frame(
-        &send_over(&mut ws, room_id, "socket-over").await.unwrap_err(),
-        "rate_limited",
-        Some("socket-over"),
-    );
+    expect_send_refused(&mut ws, room_id, "socket-over").await;
     expect_rate_limited(a.post_message(&alice.token, room_id, &send_body("rest-over")).await, SENDS_PER_MINUTE).await;
     let page = a.history_page(&alice.token, room_id, "").await;
     assert_eq!(items(&page).len() as u64, SENDS_PER_MINUTE, "{page}\n{}", cluster.logs());
