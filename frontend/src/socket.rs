@@ -356,14 +356,24 @@ impl Socket {
         let Some(p) = self.store.outbox.with_untracked(|o| o.iter().find(|p| p.client_id == client_id).cloned()) else {
             return;
         };
-        if p.failed || !self.is_connected() {
+        if p.failed || !self.is_connected() || self.held_back(client_id) {
             return;
         }
         let frame =
             ClientFrame::Send { room_id: p.room_id, body: p.body, client_id: p.client_id, reply_to: p.reply_to };
         if self.send_frame(&frame) {
-            self.store.update_pending(client_id, |p| p.sent_ms = Some(now_ms()));
+            self.store.update_pending(client_id, |p| {
+                p.sent_ms = Some(now_ms());
+                p.refused = false;
+            });
         }
+    }
+
+    /// True when a message typed before this one waits to be sent again after the server refused it: this
+    /// one waits too (it is sent by `tick`, right after), or it would be stored first. The send budget is
+    /// the user's, so this holds across rooms.
+    fn held_back(&self, client_id: &str) -> bool {
+        self.store.outbox.with_untracked(|o| o.iter().take_while(|p| p.client_id != client_id).any(|p| p.refused))
     }
 
     fn flush_outbox(&self) {
@@ -392,6 +402,8 @@ impl Socket {
             if !retryable || p.failures >= MAX_SEND_FAILURES {
                 p.failed = true;
                 p.error = Some(message);
+            } else {
+                p.refused = true;
             }
         });
     }
@@ -402,20 +414,28 @@ impl Socket {
             return;
         }
         let now = now_ms();
-        let overdue: Vec<String> = self.store.outbox.with_untracked(|o| {
+        // In the order typed: what is due again, and what waited behind a refused message.
+        let due: Vec<(String, bool)> = self.store.outbox.with_untracked(|o| {
             o.iter()
-                .filter(|p| !p.failed && p.sent_ms.is_some_and(|t| now - t >= ACK_TIMEOUT_MS))
-                .map(|p| p.client_id.clone())
+                .filter(|p| !p.failed)
+                .filter_map(|p| match p.sent_ms {
+                    Some(t) if now - t >= ACK_TIMEOUT_MS => Some((p.client_id.clone(), !p.refused)),
+                    Some(_) => None,
+                    None => Some((p.client_id.clone(), false)),
+                })
                 .collect()
         });
-        for id in overdue {
-            self.store.update_pending(&id, |p| {
-                p.failures += 1;
-                if p.failures >= MAX_SEND_FAILURES {
-                    p.failed = true;
-                    p.error.get_or_insert_with(|| "No answer from the server.".into());
-                }
-            });
+        for (id, unanswered) in due {
+            // A refusal was counted when it came; a send that got no answer at all counts here.
+            if unanswered {
+                self.store.update_pending(&id, |p| {
+                    p.failures += 1;
+                    if p.failures >= MAX_SEND_FAILURES {
+                        p.failed = true;
+                        p.error.get_or_insert_with(|| "No answer from the server.".into());
+                    }
+                });
+            }
             self.send_pending(&id);
         }
     }

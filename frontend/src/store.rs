@@ -51,6 +51,10 @@ pub struct Pending {
     pub failures: u32,
     /// Given up until the user presses "retry".
     pub failed: bool,
+    /// The server refused it for now (over the send budget, or busy): it is sent again by `tick`, and the
+    /// messages typed after it wait until it is, so that they are stored in the order they were typed.
+    #[serde(skip)]
+    pub refused: bool,
     pub error: Option<String>,
     /// The seq of the message it answers.
     #[serde(default)]

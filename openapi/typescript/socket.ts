@@ -12,7 +12,8 @@
  *   so the server replays exactly what was missed; `truncated` (too much missed) pages the gap over REST.
  *   Messages reach your handler once each, in seq order per room (deduplicated by `(room, seq)`).
  * - **Outbox**: `send()` gives a message a `client_id` and sends it again after each reconnect, or when no
- *   `ack` came in time; the server stores it once and acks a retry with the first copy.
+ *   `ack` came in time; the server stores it once and acks a retry with the first copy. A send refused for
+ *   now (`rate_limited`, ...) goes again in about 2 s, and later sends wait for it: stored in the order sent.
  *
  *     const socket = new ChatSocket({ baseUrl: "http://127.0.0.1:8080", token: () => accessToken });
  *     socket.on("message", ({ message }) => console.log(message.seq, message.body));
@@ -112,6 +113,9 @@ interface Pending {
   tries: number;
   /** When it was last written to a socket; `null` while waiting for one. */
   sentAt: number | null;
+  /** Refused for now (`rate_limited`, ...): sent again in about 2 s, and the sends made after it wait for
+   * that, so that messages are stored in the order they were sent. */
+  refused: boolean;
 }
 
 type Handler = (frame: never) => void;
@@ -199,7 +203,7 @@ export class ChatSocket {
     const frame: Pending["frame"] = { type: "send", room_id: roomId, body, client_id: clientId };
     if (options.replyTo !== undefined) frame.reply_to = options.replyTo;
     return new Promise((resolve, reject) => {
-      this.#outbox.set(clientId, { frame, resolve, reject, tries: 0, sentAt: null });
+      this.#outbox.set(clientId, { frame, resolve, reject, tries: 0, sentAt: null, refused: false });
       this.#flush(clientId);
     });
   }
@@ -432,11 +436,22 @@ export class ChatSocket {
 
   #flush(clientId: string): void {
     const pending = this.#outbox.get(clientId);
-    if (!pending) return;
+    if (!pending || this.#heldBack(clientId)) return;
     if (this.#write(pending.frame)) {
       pending.tries += 1;
       pending.sentAt = Date.now();
+      pending.refused = false;
     }
+  }
+
+  /** True when a send made before this one waits to be sent again after a refusal: this one waits too (the
+   * ticker sends it right after), or it would be stored first. The send budget is the user's, in every room. */
+  #heldBack(clientId: string): boolean {
+    for (const [id, pending] of this.#outbox) {
+      if (id === clientId) return false;
+      if (pending.refused) return true;
+    }
+    return false;
   }
 
   #refused(clientId: string, code: string, message: string): void {
@@ -445,16 +460,22 @@ export class ChatSocket {
     if (RETRYABLE.has(code) && pending.tries < MAX_SEND_TRIES) {
       // Sent again by the ticker in about 2 s.
       pending.sentAt = Date.now() - ACK_TIMEOUT_MS + RETRY_REFUSED_AFTER_MS;
+      pending.refused = true;
       return;
     }
     this.#outbox.delete(clientId);
     pending.reject(new SendError(code, message));
   }
 
+  /** In the order sent: what is due again, and what waited behind a refused send (or for a socket). */
   #resendOverdue(): void {
     const now = Date.now();
     for (const [clientId, pending] of this.#outbox) {
-      if (pending.sentAt === null || now - pending.sentAt < ACK_TIMEOUT_MS) continue;
+      if (pending.sentAt === null) {
+        this.#flush(clientId);
+        continue;
+      }
+      if (now - pending.sentAt < ACK_TIMEOUT_MS) continue;
       if (pending.tries >= MAX_SEND_TRIES) {
         this.#outbox.delete(clientId);
         pending.reject(new SendError("timeout", "No answer from the server."));

@@ -231,8 +231,18 @@ impl RateLimitService {
         client_address(peer, headers, &self.trusted_proxies)
     }
 
-    /// Counts one request against `limit` for `key`; `None` when that limit is off.
+    /// Counts one request against `limit` for `key`; `None` when that limit is off. A refusal is counted in
+    /// `http_rate_limited_total{limit}`, whichever path asked (a socket's `send` as well as REST).
     pub async fn check(&self, limit: Limit, key: &str) -> Option<Verdict> {
+        let verdict = self.count(limit, key).await?;
+        if !verdict.allowed {
+            metrics::counter!("http_rate_limited_total", "limit" => limit.name()).increment(1);
+        }
+        Some(verdict)
+    }
+
+    /// The verdict on one more request: from the counter shared in Redis, else this node's own.
+    async fn count(&self, limit: Limit, key: &str) -> Option<Verdict> {
         let bucket = self.buckets.iter().find(|b| b.limit == limit)?;
         // Hashed: usernames come from the request body (any length, anything), and need not sit
         // in Redis in the clear.
@@ -301,12 +311,7 @@ impl RateLimitService {
     pub async fn enforce(&self, req: &HttpRequest, limit: Limit, key: &str) -> Result<(), ApiError> {
         let Some(verdict) = self.check(limit, key).await else { return Ok(()) };
         remember(&mut req.extensions_mut(), verdict);
-        if verdict.allowed {
-            Ok(())
-        } else {
-            metrics::counter!("http_rate_limited_total", "limit" => limit.name()).increment(1);
-            Err(ApiError::RateLimited { retry_after: verdict.reset })
-        }
+        if verdict.allowed { Ok(()) } else { Err(ApiError::RateLimited { retry_after: verdict.reset }) }
     }
 
     /// [`enforce`](Self::enforce) keyed by the request's client address.

@@ -53,6 +53,7 @@ pub fn Composer(room_id: Memo<i64>) -> impl IntoView {
             sent_ms: None,
             failures: 0,
             failed: false,
+            refused: false,
             error: None,
             reply_to,
         });
