@@ -5,25 +5,18 @@
 // goes on. And in Chromium, with the browser's own WebSocket and fetch.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 
 import WebSocket from 'ws';
 
-import { Server, eventually, launchBrowser } from './harness.mjs';
+import { Server, eventually, launchBrowser, loadPackage } from './harness.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-/** The package's sources compiled as `make ts-package` compiles them (into target/, beside node_modules). */
-const out = join(root, 'target/e2e-chat-socket');
-
-async function loadPackage() {
-  execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'openapi/typescript'), '--outDir', out], { stdio: 'inherit' });
-  return import(pathToFileURL(join(out, 'client.js')).href);
-}
+/** Where this file's copy of the package is compiled (`loadPackage`). */
+const PACKAGE_DIR = 'e2e-chat-socket';
+const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'target', PACKAGE_DIR);
 
 /** A ChatSocket following `roomId` for `user`, recording what it hands on. */
 function follow(ChatSocket, server, user, roomId, since, extra = {}) {
@@ -46,7 +39,7 @@ describe('ChatSocket (the TypeScript package) in Node', () => {
   let ben;
 
   before(async () => {
-    pkg = await loadPackage();
+    pkg = await loadPackage(PACKAGE_DIR);
     server = await Server.create();
     [ann, ben] = [await server.user('ann'), await server.user('ben')];
   });
@@ -135,7 +128,7 @@ describe('ChatSocket with short-lived access tokens', () => {
   let pkg;
 
   before(async () => {
-    pkg = await loadPackage();
+    pkg = await loadPackage(PACKAGE_DIR);
     server = await Server.create({ ACCESS_TOKEN_TTL: '3' });
   });
 
@@ -174,7 +167,7 @@ describe('ChatSocket in a browser', () => {
   let browser;
 
   before(async () => {
-    await loadPackage();
+    await loadPackage(PACKAGE_DIR);
     server = await Server.create();
     browser = await launchBrowser();
   });

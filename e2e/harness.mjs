@@ -4,12 +4,13 @@
 //
 // Environment (the Makefile's `browser-test` sets them): CHAT_SERVER_BIN, STATIC_DIR, CHROMIUM.
 
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const SERVER_BIN = process.env.CHAT_SERVER_BIN ?? 'target/debug/chat-server';
@@ -125,6 +126,14 @@ export class Server {
     return text ? JSON.parse(text) : null;
   }
 
+  /** The value of one series of `/metrics` (`name` or `name{label="value"}`, as the server writes it); 0 when
+   * the server has not written it yet. */
+  async metric(series) {
+    const text = await (await fetch(`${this.url}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return line ? Number(line.split(' ').at(-1)) : 0;
+  }
+
   /** A registered user: `{ username, password, token, user }`. */
   async user(username, password = 'correct horse battery') {
     const resp = await this.api('POST', '/auth/register', { body: { username, password } });
@@ -183,6 +192,16 @@ export async function logIn(page, { username, password }) {
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Log in', exact: true }).click();
   await page.locator('.banner[data-state="connected"]').waitFor();
+}
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The TypeScript package compiled as `make ts-package` compiles it, into `target/<dir>` (a directory per test
+ * file: the files run in parallel), and imported. */
+export async function loadPackage(dir) {
+  const out = join(ROOT, 'target', dir);
+  execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', join(ROOT, 'openapi/typescript'), '--outDir', out], { stdio: 'inherit' });
+  return import(pathToFileURL(join(out, 'client.js')).href);
 }
 
 /** The message bodies on screen, in order. */

@@ -4,23 +4,14 @@
 // allows, so that every message is stored once, in the order it was sent, and none is reported failed.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 
 import WebSocket from 'ws';
 
-import { Server, bodies, eventually, launchBrowser, logIn, openPage } from './harness.mjs';
+import { Server, bodies, eventually, launchBrowser, loadPackage, logIn, openPage } from './harness.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-
-/** The server's count of refusals by the send budget (`http_rate_limited_total{limit="sends_user"}`). */
-async function sendsRefused(server) {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('http_rate_limited_total{') && l.includes('limit="sends_user"'));
-  return line ? Number(line.split(' ').pop()) : 0;
-}
+/** The server's count of refusals by the send budget. */
+const sendsRefused = (server) => server.metric('http_rate_limited_total{limit="sends_user"}');
 
 describe('the send budget', () => {
   let server;
@@ -65,10 +56,7 @@ describe('the send budget', () => {
   });
 
   test('the ChatSocket package holds a burst over the budget and resends it: every send resolves, in order', async () => {
-    // Compiled as `make ts-package` compiles it, into a directory of this file's own.
-    const out = join(root, 'target/e2e-limits');
-    execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'openapi/typescript'), '--outDir', out], { stdio: 'inherit' });
-    const { ChatSocket } = await import(pathToFileURL(join(out, 'client.js')).href);
+    const { ChatSocket } = await loadPackage('e2e-limits');
     const ben = await server.user('ben');
     const room = await server.api('POST', '/rooms', { token: ben.token, body: { name: 'burst over a socket' } });
     const before = await sendsRefused(server);
