@@ -127,6 +127,11 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// A refusal as the error both REST (429) and a socket (an `error` frame) answer with.
+    pub fn refusal(self) -> Result<(), ApiError> {
+        if self.allowed { Ok(()) } else { Err(ApiError::RateLimited { retry_after: self.reset }) }
+    }
+
     /// The one the client must heed: a refusal, else the one with the fewest requests left.
     fn tighter(self, other: Verdict) -> Verdict {
         match (self.allowed, other.allowed) {
@@ -311,7 +316,7 @@ impl RateLimitService {
     pub async fn enforce(&self, req: &HttpRequest, limit: Limit, key: &str) -> Result<(), ApiError> {
         let Some(verdict) = self.check(limit, key).await else { return Ok(()) };
         remember(&mut req.extensions_mut(), verdict);
-        if verdict.allowed { Ok(()) } else { Err(ApiError::RateLimited { retry_after: verdict.reset }) }
+        verdict.refusal()
     }
 
     /// [`enforce`](Self::enforce) keyed by the request's client address.

@@ -566,10 +566,8 @@ impl Session {
         self.require(Scope::MessagesWrite)?;
         // The user's one budget for sends, shared with REST and their other sockets (on every node, through
         // Redis when configured); this socket's own frame budget was counted before.
-        if let Some(verdict) = self.state.limits.check(Limit::Sends, &self.user.id.to_string()).await
-            && !verdict.allowed
-        {
-            return Err(ApiError::RateLimited { retry_after: verdict.reset });
+        if let Some(verdict) = self.state.limits.check(Limit::Sends, &self.user.id.to_string()).await {
+            verdict.refusal()?;
         }
         let body = MessageBody::parse(body)?;
         let keys = DedupKeys::parse(Some(client_id.to_owned()), None)?;
