@@ -157,12 +157,20 @@ describe('replies and reactions', () => {
 
   test('scrolled up, Jump to latest counts what arrived and goes back down', async () => {
     const list = pageA.locator('.messages');
-    await list.evaluate((el) => { el.scrollTop = el.scrollHeight / 3; el.dispatchEvent(new Event('scroll')); });
-    await pageA.locator('.jump-latest').waitFor();
+    // A reader's scroll: the wheel, over the list.
+    await list.hover();
+    await pageA.mouse.wheel(0, -600);
+    const jump = pageA.locator('.jump-latest');
+    await jump.waitFor();
     for (const n of [1, 2]) {
       await server.api('POST', `/rooms/${room.id}/messages`, { token: ben.token, body: { body: `while away ${n}` } });
     }
-    await pageA.locator('.jump-latest', { hasText: '(2 new)' }).waitFor();
+    const where = () => list.evaluate((el) => ({
+      button: el.querySelector('.jump-latest')?.textContent ?? 'none',
+      fromBottom: el.scrollHeight - el.scrollTop - el.clientHeight,
+      last: [...el.querySelectorAll('.message .body')].slice(-2).map((b) => b.textContent),
+    }));
+    await eventually(async () => (await where()).button.includes('(2 new)'), async () => `the list: ${JSON.stringify(await where())}`);
     await pageA.locator('.jump-latest').click();
     await pageA.locator('.message .body', { hasText: 'while away 2' }).waitFor({ state: 'visible' });
     await eventually(async () => (await pageA.locator('.jump-latest').count()) === 0, 'the button goes at the bottom');

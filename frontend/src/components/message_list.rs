@@ -61,9 +61,15 @@ pub fn MessageList(room_id: Memo<i64>, divider: RwSignal<Option<i64>>) -> impl I
     let list = NodeRef::<Div>::new();
     let at_bottom = StoredValue::new(true);
     let loading_older = RwSignal::new(false);
-    // Scrolled up: "Jump to latest" shows, counting what arrived meanwhile.
-    let away = RwSignal::new(false);
-    let unseen = RwSignal::new(0i64);
+    // Scrolled up: the newest seq held when the reader left the bottom. "Jump to latest" shows, counting
+    // the messages held above that seq: derived from the timeline, so a message counts once however and
+    // whenever it arrives (live, replayed after a reconnect, or in a gap fill).
+    let left_at = RwSignal::new(None::<i64>);
+    let away = move || left_at.with(Option::is_some);
+    let unseen = move || {
+        let Some(seq) = left_at.get() else { return 0 };
+        store.timeline(room_id.get()).with(|tl| tl.messages.range(seq + 1..).count())
+    };
     let me = move || store.me.with(|m| m.as_ref().map(|u| u.id));
 
     let rows = move || {
@@ -101,18 +107,6 @@ pub fn MessageList(room_id: Memo<i64>, divider: RwSignal<Option<i64>>) -> impl I
         }
         mark_read();
     });
-    // New messages while the reader is scrolled up: counted for the "Jump to latest" button.
-    Effect::new(move |previous: Option<(i64, Option<i64>)>| {
-        let id = room_id.get();
-        let newest = store.timeline(id).with(Timeline::last_seq);
-        if let Some((before_id, Some(before))) = previous
-            && before_id == id
-            && !at_bottom.get_value()
-        {
-            unseen.update(|n| *n += (newest.unwrap_or(before) - before).max(0));
-        }
-        (id, newest)
-    });
     // Every second, in case the tab became visible or the layout changed.
     Effect::new(move |_| {
         clock.0.track();
@@ -122,6 +116,7 @@ pub fn MessageList(room_id: Memo<i64>, divider: RwSignal<Option<i64>>) -> impl I
     Effect::new(move |_| {
         room_id.track();
         at_bottom.set_value(true);
+        left_at.set(None);
         // By the next frame the reader may have left the room: this list (and `list`) may be gone.
         request_animation_frame(move || {
             let Some(el) = list.try_get_untracked().flatten() else { return };
@@ -161,9 +156,13 @@ pub fn MessageList(room_id: Memo<i64>, divider: RwSignal<Option<i64>>) -> impl I
         let Some(el) = list.get_untracked() else { return };
         let bottom = el.scroll_height() - el.scroll_top() - el.client_height() <= EDGE_PX;
         at_bottom.set_value(bottom);
-        away.set(!bottom);
         if bottom {
-            unseen.set(0);
+            if left_at.get_untracked().is_some() {
+                left_at.set(None);
+            }
+        } else if left_at.get_untracked().is_none() {
+            let newest = store.timeline(room_id.get_untracked()).with_untracked(Timeline::last_seq);
+            left_at.set(Some(newest.unwrap_or(0)));
         }
         if el.scroll_top() <= EDGE_PX {
             load_older();
@@ -178,13 +177,13 @@ pub fn MessageList(room_id: Memo<i64>, divider: RwSignal<Option<i64>>) -> impl I
                     {move || if loading_older.get() { "Loading…" } else { "Load older messages" }}
                 </button>
             </Show>
-            <Show when=move || away.get()>
+            <Show when=away>
                 <button type="button" class="jump-latest" on:click=move |_| {
                     if let Some(el) = list.get_untracked() {
                         el.set_scroll_top(el.scroll_height());
                     }
                 }>
-                    {move || match unseen.get() {
+                    {move || match unseen() {
                         0 => "Jump to latest ↓".to_owned(),
                         n => format!("Jump to latest ↓ ({n} new)"),
                     }}
