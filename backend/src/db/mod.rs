@@ -8,6 +8,7 @@
 mod connection;
 pub mod models;
 mod pool;
+pub mod prepared;
 pub mod schema;
 
 use std::sync::{Arc, Mutex};

@@ -14,7 +14,7 @@ use diesel::prelude::*;
 
 use crate::db::models::{MemberRow, MessageRow, NewMessage, ReactionRow, RoomRow, UserRow, join_ids};
 use crate::db::schema::{message_reactions, messages, room_members, rooms, users};
-use crate::db::{DbConnection, now};
+use crate::db::{DbConnection, now, prepared};
 use crate::domain;
 use crate::error::ApiError;
 
@@ -193,10 +193,13 @@ fn store_room(conn: &mut DbConnection, room_id: i64, sends: &[&PendingSend]) -> 
     let created_at = now();
     let n = sends.len() as i64;
     // Takes the room's row lock on PostgreSQL: other writers to this room wait here until commit.
-    let (last, kind): (i64, String) = diesel::update(rooms::table.find(room_id))
-        .set((rooms::last_seq.eq(rooms::last_seq + n), rooms::last_activity_at.eq(created_at)))
-        .returning((rooms::last_seq, rooms::kind))
-        .get_result(conn)?;
+    let (last, kind): (i64, String) = match conn {
+        DbConnection::Sqlite(lite) => prepared::TakeSeqs { room_id, n, at: created_at }.get_result(lite)?,
+        DbConnection::Postgresql(pg) => diesel::update(rooms::table.find(room_id))
+            .set((rooms::last_seq.eq(rooms::last_seq + n), rooms::last_activity_at.eq(created_at)))
+            .returning((rooms::last_seq, rooms::kind))
+            .get_result(pg)?,
+    };
     let first_seq = last - n + 1;
     let rows: Vec<NewMessage> = sends
         .iter()
@@ -219,12 +222,15 @@ fn store_room(conn: &mut DbConnection, room_id: i64, sends: &[&PendingSend]) -> 
     for row in &rows {
         last_by_author.insert(row.author_id, row.seq);
     }
-    for (author, seq) in last_by_author {
+    for (user_id, seq) in last_by_author {
         // Sending a message means having read the room up to it.
-        diesel::update(room_members::table.find((room_id, author)))
-            .filter(room_members::last_read_seq.lt(seq))
-            .set(room_members::last_read_seq.eq(seq))
-            .execute(conn)?;
+        match conn {
+            DbConnection::Sqlite(lite) => prepared::ReadUpTo { room_id, user_id, seq }.execute(lite)?,
+            DbConnection::Postgresql(pg) => diesel::update(room_members::table.find((room_id, user_id)))
+                .filter(room_members::last_read_seq.lt(seq))
+                .set(room_members::last_read_seq.eq(seq))
+                .execute(pg)?,
+        };
     }
     let mut posted = sends
         .iter()
