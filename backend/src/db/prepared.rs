@@ -4,7 +4,7 @@
 //! cache), so the writer parsed and planned these two again for every room in every commit. Their SQL
 //! never changes, so a statement with a static query id is cached by diesel like any SELECT: at 1,000
 //! messages/s the writer thread went from 0.26-0.30 to 0.22-0.23 core (bench/results.md). SQLite only:
-//! PostgreSQL keeps `diesel::update` (not measured there).
+//! PostgreSQL keeps `diesel::update` (not measured there). The read marker's also serves a client's `read`.
 
 use chrono::NaiveDateTime;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};

@@ -222,15 +222,9 @@ fn store_room(conn: &mut DbConnection, room_id: i64, sends: &[&PendingSend]) -> 
     for row in &rows {
         last_by_author.insert(row.author_id, row.seq);
     }
-    for (user_id, seq) in last_by_author {
+    for (author, seq) in last_by_author {
         // Sending a message means having read the room up to it.
-        match conn {
-            DbConnection::Sqlite(lite) => prepared::ReadUpTo { room_id, user_id, seq }.execute(lite)?,
-            DbConnection::Postgresql(pg) => diesel::update(room_members::table.find((room_id, user_id)))
-                .filter(room_members::last_read_seq.lt(seq))
-                .set(room_members::last_read_seq.eq(seq))
-                .execute(pg)?,
-        };
+        read_up_to(conn, room_id, author, seq)?;
     }
     let mut posted = sends
         .iter()
@@ -539,12 +533,21 @@ pub fn mark_read(conn: &mut DbConnection, room_id: i64, reader: i64, seq: i64) -
     let visible = domain::rooms::visible(conn, room_id, reader)?;
     visible.require_member()?;
     let seq = seq.min(visible.room.last_seq);
-    diesel::update(room_members::table.find((room_id, reader)))
-        .filter(room_members::last_read_seq.lt(seq))
-        .set(room_members::last_read_seq.eq(seq))
-        .execute(conn)?;
+    read_up_to(conn, room_id, reader, seq)?;
     // Reading the room reads its notifications up to there too.
     domain::notifications::read_room(conn, reader, room_id, seq)
+}
+
+/// Moves a member's read marker up to `seq`, never down: for a read, and for every send in the writer
+/// (on SQLite a statement kept prepared, see `db::prepared`).
+fn read_up_to(conn: &mut DbConnection, room_id: i64, user_id: i64, seq: i64) -> QueryResult<usize> {
+    match conn {
+        DbConnection::Sqlite(lite) => prepared::ReadUpTo { room_id, user_id, seq }.execute(lite),
+        DbConnection::Postgresql(pg) => diesel::update(room_members::table.find((room_id, user_id)))
+            .filter(room_members::last_read_seq.lt(seq))
+            .set(room_members::last_read_seq.eq(seq))
+            .execute(pg),
+    }
 }
 
 #[cfg(test)]
