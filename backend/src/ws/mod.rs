@@ -2,10 +2,11 @@
 //! and the same stream of one room as server-sent events, `GET /api/v1/rooms/{room_id}/events`.
 //!
 //! Layout: `protocol.rs` parses frames, `session.rs` runs one connection, `transport.rs` writes its frames
-//! to a socket or an SSE stream, `hub.rs` fans out to local sessions, `tickets.rs` and `presence.rs` keep
+//! to a socket (`outgoing.rs`) or an SSE stream, `hub.rs` fans out to local sessions, `tickets.rs` and `presence.rs` keep
 //! what every node must share (in Redis when configured). [`Realtime`] bundles them for the handlers.
 
 pub mod hub;
+mod outgoing;
 pub mod presence;
 pub mod protocol;
 mod reorder;
@@ -170,6 +171,7 @@ pub async fn connect(
     let user = state.db.read(move |c| users::find(c, user_id)).await?;
     let (response, ws, stream) = actix_ws::handle(&req, body)
         .map_err(|_| ApiError::bad_request("not_a_websocket", "This endpoint needs a WebSocket upgrade."))?;
+    let (response, ws) = outgoing::take_over(response, ws);
     let stream =
         stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
     let (id, queue, close) = register(&state.realtime, &caller);

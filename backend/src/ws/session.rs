@@ -49,8 +49,6 @@ const FLOOD_LIMIT: u32 = 20;
 const REPLAYS_PER_10_S: u32 = 10;
 /// A `typing` frame is passed on at most this often per user and room.
 pub const TYPING_INTERVAL: Duration = Duration::from_secs(3);
-/// How long a close frame may wait for a slow client before the connection is dropped.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything one connection needs, owned by its task.
 pub struct Session {
@@ -159,8 +157,9 @@ impl Session {
             if order.code == chat_api::close::TOO_SLOW {
                 metrics::counter!("ws_closed_too_slow_total").increment(1);
             }
-            // A client that does not read may never take the close frame: do not wait for ever.
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.transport.close(order)).await;
+            // Queued behind what the client has not read yet, never waited for: a client that does not read
+            // may never take it.
+            self.transport.close(order);
         }
     }
 

@@ -10,9 +10,10 @@ use bytestring::ByteString;
 use tokio::sync::mpsc;
 
 use super::hub::CloseOrder;
+use super::outgoing::WsWriter;
 
 pub enum Transport {
-    Ws(actix_ws::Session),
+    Ws(WsWriter),
     /// The response body's side: a closed receiver means the client went away.
     Sse(mpsc::Sender<Bytes>),
 }
@@ -54,10 +55,9 @@ impl Transport {
 
     /// A close frame with the order's code; an SSE stream just ends (`EventSource` reconnects by itself,
     /// with `Last-Event-ID`).
-    pub async fn close(self, order: CloseOrder) {
+    pub fn close(self, order: CloseOrder) {
         if let Transport::Ws(ws) = self {
-            let reason = CloseReason { code: CloseCode::Other(order.code), description: Some(order.reason.into()) };
-            let _ = ws.close(Some(reason)).await;
+            ws.close(CloseReason { code: CloseCode::Other(order.code), description: Some(order.reason.into()) });
         }
     }
 }
