@@ -13,6 +13,7 @@ mod reorder;
 pub mod session;
 pub mod tickets;
 pub mod transport;
+mod wake_gate;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -9,20 +9,25 @@
 //! the database first. So a lost pub/sub event costs latency, never a message.
 
 use std::collections::HashMap;
+use std::future::{Future, poll_fn};
 use std::num::NonZeroU32;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix_ws::{AggregatedMessage, AggregatedMessageStream};
 use bytestring::ByteString;
 use chat_api::{ClientFrame, Message, Scope, ServerFrame, UnsubscribeReason, User};
+use futures_util::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
-use tokio::time::{Instant, interval, sleep_until};
+use tokio::time::{Instant, Interval, Sleep, interval, sleep_until};
 
 use super::hub::{CloseOrder, CloseSignal, ConnectionId, Outbound, Queued, RoomFrame, encode};
 use super::protocol::{self, Rejected};
 use super::transport::{Gone, Transport};
+use super::wake_gate::WakeGate;
 use crate::caller::Caller;
 use crate::domain::messages::{self, DedupKeys, MessageBody, Window};
 use crate::domain::rooms::Standing;
@@ -184,31 +189,37 @@ impl Session {
         let signal = Arc::clone(&self.close);
         let close_ordered = async move { signal.wait().await };
         tokio::pin!(close_ordered);
+        // Everything but the queue, polled only when one of them was woken (see `wake_gate`).
+        let gate = WakeGate::default();
         loop {
             // Biased, queue first: a delivery (the hot path, one per subscriber and message) polls nothing
             // else. What comes after waits only while deliveries are queued (at most `SESSION_QUEUE`), each
             // a write that does not wait unless the client stops reading, and then the write itself
             // watches for close orders.
+            let control = poll_fn(|cx| {
+                gate.poll(cx, |cx| {
+                    poll_control(cx, close_ordered.as_mut(), &mut stream, &mut heartbeat, expiry.as_mut())
+                })
+            });
             let step = tokio::select! {
                 biased;
                 Some(item) = queue.recv() => self.deliver(item).await,
-                order = &mut close_ordered => Err(End::Close(order)),
-                frame = client_frame(&mut stream) => {
-                    last_heard = Instant::now();
-                    // Boxed: a client's frame is rare beside deliveries, and its handling (a refusal, an
-                    // error frame, a pong) is the largest state of the loop: inline, it set the size of
-                    // every idle connection's task.
-                    Box::pin(self.on_client_frame(frame)).await
-                }
-                _ = heartbeat.tick() => {
-                    // An SSE client sends nothing: a write to a client that went away fails instead.
-                    if stream.is_some() && last_heard.elapsed() > CLIENT_TIMEOUT {
-                        Err(End::Close(IDLE))
-                    } else {
-                        self.transport.heartbeat().await.map_err(gone)
+                control = control => match control {
+                    Control::Close(order) => Err(End::Close(order)),
+                    Control::Frame(frame) => {
+                        last_heard = Instant::now();
+                        // Boxed: a client's frame is rare beside deliveries, and its handling (a refusal, an
+                        // error frame, a pong) is the largest state of the loop: inline, it set the size of
+                        // every idle connection's task.
+                        Box::pin(self.on_client_frame(frame)).await
                     }
-                }
-                _ = &mut expiry => Err(End::Close(EXPIRED)),
+                    // An SSE client sends nothing: a write to a client that went away fails instead.
+                    Control::Heartbeat if stream.is_some() && last_heard.elapsed() > CLIENT_TIMEOUT => {
+                        Err(End::Close(IDLE))
+                    }
+                    Control::Heartbeat => self.transport.heartbeat().await.map_err(gone),
+                    Control::Expired => Err(End::Close(EXPIRED)),
+                },
             };
             if let Err(end) = step {
                 return end;
@@ -617,14 +628,38 @@ fn gone(_: Gone) -> End {
     End::ClientGone
 }
 
-/// The client's next frame; an SSE stream has none, and waits here for ever (the other arms run).
-async fn client_frame(
+/// What the session's loop waits for beside its queue.
+enum Control {
+    Close(CloseOrder),
+    /// The client's next frame (a WebSocket's only), or `None` when it went away.
+    Frame(Option<Result<AggregatedMessage, actix_ws::ProtocolError>>),
+    Heartbeat,
+    Expired,
+}
+
+/// Polls what [`Control`] names, in that order of precedence.
+fn poll_control(
+    cx: &mut Context<'_>,
+    close_ordered: Pin<&mut impl Future<Output = CloseOrder>>,
     stream: &mut Option<&mut AggregatedMessageStream>,
-) -> Option<Result<AggregatedMessage, actix_ws::ProtocolError>> {
-    match stream {
-        Some(stream) => stream.recv().await,
-        None => std::future::pending().await,
+    heartbeat: &mut Interval,
+    expiry: Pin<&mut Sleep>,
+) -> Poll<Control> {
+    if let Poll::Ready(order) = close_ordered.poll(cx) {
+        return Poll::Ready(Control::Close(order));
     }
+    if let Some(stream) = stream
+        && let Poll::Ready(frame) = stream.poll_next_unpin(cx)
+    {
+        return Poll::Ready(Control::Frame(frame));
+    }
+    if heartbeat.poll_tick(cx).is_ready() {
+        return Poll::Ready(Control::Heartbeat);
+    }
+    if expiry.poll(cx).is_ready() {
+        return Poll::Ready(Control::Expired);
+    }
+    Poll::Pending
 }
 
 fn error_frame(code: &str, message: String, client_id: Option<String>) -> ServerFrame {
