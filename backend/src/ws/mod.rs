@@ -2,8 +2,9 @@
 //! and the same stream of one room as server-sent events, `GET /api/v1/rooms/{room_id}/events`.
 //!
 //! Layout: `protocol.rs` parses frames, `session.rs` runs one connection, `transport.rs` writes its frames
-//! to a socket (`outgoing.rs`) or an SSE stream, `hub.rs` fans out to local sessions, `tickets.rs` and `presence.rs` keep
-//! what every node must share (in Redis when configured). [`Realtime`] bundles them for the handlers.
+//! to a socket (`outgoing.rs`) or an SSE stream, `hub.rs` fans out to local sessions, `tickets.rs` and
+//! `presence.rs` keep what every node must share (in Redis when configured). [`Realtime`] bundles them for
+//! the handlers.
 
 pub mod hub;
 mod outgoing;
