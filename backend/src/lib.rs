@@ -46,7 +46,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use config::Config;
 use db::{Database, StorageError};
 use domain::credentials::{JwtKeys, new_secret};
-use events::writer::MessageWriter;
+use events::writer::{MessageWriter, WriterThread};
 use http::spa::Spa;
 use state::AppState;
 use ws::Realtime;
@@ -74,6 +74,8 @@ pub struct Application {
     addr: SocketAddr,
     server: Server,
     realtime: Arc<Realtime>,
+    writer: MessageWriter,
+    writer_thread: WriterThread,
     drain: Duration,
 }
 
@@ -106,7 +108,7 @@ impl Application {
             realtime.redis.clone(),
         );
         let wakeup = webhooks::Wakeup::default();
-        let writer = MessageWriter::start(
+        let (writer, writer_thread) = MessageWriter::start(
             db.clone(),
             realtime.broker.clone(),
             realtime.hub.member_checks.clone(),
@@ -118,7 +120,7 @@ impl Application {
             keys: JwtKeys::new(&secret, config.access_token_ttl),
             metrics: telemetry::metrics_handle(),
             realtime: Arc::clone(&realtime),
-            writer,
+            writer: writer.clone(),
             db,
             config,
             spa,
@@ -133,7 +135,7 @@ impl Application {
             .tcp_nodelay(true)
             .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
             .run();
-        Ok(Application { addr, server, realtime, drain })
+        Ok(Application { addr, server, realtime, writer, writer_thread, drain })
     }
 
     pub fn port(&self) -> u16 {
@@ -146,18 +148,22 @@ impl Application {
 
     /// Serves until SIGTERM or Ctrl-C. Then: sockets are closed with 1012, spread over the drain
     /// window so that clients do not all reconnect at once; the listener stops accepting; in-flight
-    /// requests finish; and this returns.
+    /// requests finish; the message writer commits what is queued and stops; and this returns.
     pub async fn run_until_stopped(self) -> io::Result<()> {
         let handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
-        tokio::select! {
-            result = &mut server => return result.map_err(io::Error::other)?,
-            () = shutdown_signal() => {}
-        }
-        tracing::info!(drain_seconds = self.drain.as_secs(), "shutting down: draining sockets");
-        self.realtime.drain(self.drain).await;
-        handle.stop(true).await;
-        server.await.map_err(io::Error::other)?
+        let stopped = tokio::select! {
+            result = &mut server => result,
+            () = shutdown_signal() => {
+                tracing::info!(drain_seconds = self.drain.as_secs(), "shutting down: draining sockets");
+                self.realtime.drain(self.drain).await;
+                handle.stop(true).await;
+                server.await
+            }
+        };
+        // The requests have finished: nothing more is sent.
+        self.writer.stop(self.writer_thread).await;
+        stopped.map_err(io::Error::other)?
     }
 }
 

@@ -65,9 +65,20 @@ impl Published {
 }
 
 enum Job {
-    Send { send: PendingSend, reply: oneshot::Sender<Result<Posted, ApiError>> },
-    Change { apply: Apply, done: oneshot::Sender<Result<(), ApiError>> },
+    Send {
+        send: PendingSend,
+        reply: oneshot::Sender<Result<Posted, ApiError>>,
+    },
+    Change {
+        apply: Apply,
+        done: oneshot::Sender<Result<(), ApiError>>,
+    },
+    /// Shutdown: what was queued before is committed, then the thread ends.
+    Stop,
 }
+
+/// The writer thread, for [`MessageWriter::stop`].
+pub struct WriterThread(thread::JoinHandle<()>);
 
 /// Cheap to clone: a handle on the queue.
 #[derive(Clone)]
@@ -80,7 +91,12 @@ pub struct MessageWriter {
 impl MessageWriter {
     /// Starts the writer thread and its publisher task (on the current runtime). Both end when
     /// every handle is dropped. `members` is the node's memory of passed membership checks.
-    pub fn start(db: Database, broker: Broker, members: MemberChecks, webhooks: Wakeup) -> MessageWriter {
+    pub fn start(
+        db: Database,
+        broker: Broker,
+        members: MemberChecks,
+        webhooks: Wakeup,
+    ) -> (MessageWriter, WriterThread) {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
         // Unbounded: the writer must never wait on the broker (a Redis outage is retried there).
         let (published, mut to_publish) = mpsc::unbounded_channel::<Event>();
@@ -93,12 +109,22 @@ impl MessageWriter {
             }
         });
         let writer_db = db.clone();
-        thread::Builder::new()
+        let thread = thread::Builder::new()
             .name("message-writer".into())
             .spawn(move || write_batches(&writer_db, jobs, &Published { events: published, webhooks }))
             // Unwrap: spawning a thread fails only when the OS is out of threads at start-up.
             .expect("cannot start the message writer thread");
-        MessageWriter { db, queue, members }
+        (MessageWriter { db, queue, members }, WriterThread(thread))
+    }
+
+    /// Shutdown: commits what is queued, then ends the writer thread and waits for it; sends after this
+    /// are refused (503). Why wait: the thread holds a handle on the connection pool, and were it the
+    /// last one, the pool's PostgreSQL connections would be closed on that thread while the process
+    /// exits, freeing TLS state that `exit` frees too (a node once aborted so after SIGTERM, "double
+    /// free or corruption").
+    pub async fn stop(&self, thread: WriterThread) {
+        let _ = self.queue.send(Job::Stop).await;
+        let _ = tokio::task::spawn_blocking(move || thread.0.join()).await;
     }
 
     /// The author's row when they are a member of `room_id` (remembered for a few seconds); 403 or 404
@@ -184,6 +210,11 @@ fn write_batches(db: &Database, mut jobs: mpsc::Receiver<Job>, published: &Publi
                     // The sends queued before this change commit before it.
                     store_sends(db, &mut sends, published);
                     let _ = done.send(db.write_here(apply).map(|committed| published.send(committed)));
+                }
+                Job::Stop => {
+                    // Jobs queued after the stop are dropped: their callers are answered 503.
+                    store_sends(db, &mut sends, published);
+                    return;
                 }
             }
         }

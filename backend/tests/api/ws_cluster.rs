@@ -558,6 +558,41 @@ mod postgres {
         (got, code, closed_at)
     }
 
+    /// The process exits 0 after SIGTERM with sends in flight, every time: the writer commits what is
+    /// queued and its thread ends before the process does (a node once aborted at exit, "double free or
+    /// corruption", when the writer's last handle on the PostgreSQL pool was dropped while it exited).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cluster_sigterm_with_sends_in_flight_exits_0_every_time() {
+        for round in 0..3 {
+            let Some(mut cluster) =
+                Cluster::start(1, NodeOptions { drain_seconds: Some(1), ..NodeOptions::default() }).await
+            else {
+                return;
+            };
+            let (alice, _bob, room_id) = two_members(cluster.app(0)).await;
+            // Plain requests: once the node is gone they fail, which the helpers would take for a bug.
+            let url = format!("{}/api/v1/rooms/{room_id}/messages", cluster.app(0).address);
+            let sender = tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut acknowledged = 0;
+                for i in 0..200 {
+                    let sent = client.post(&url).bearer_auth(&alice.token).json(&json!({ "body": format!("m{i}") }));
+                    if sent.send().await.is_ok_and(|r| r.status() == StatusCode::CREATED) {
+                        acknowledged += 1;
+                    }
+                }
+                acknowledged
+            });
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            cluster.nodes[0].sigterm();
+            let status = cluster.nodes[0].wait_exit(Duration::from_secs(20)).await;
+            let logs = cluster.nodes[0].logs();
+            let status = status.unwrap_or_else(|| panic!("round {round}: still running 20 s after SIGTERM:\n{logs}"));
+            assert!(status.success(), "round {round}: exit 0 after SIGTERM, got {status}; its log:\n{logs}");
+            assert!(sender.await.unwrap() > 0, "round {round}: sends were acknowledged before the stop");
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn cluster_sigterm_closes_with_1012_and_clients_reconnect_without_loss() {
         const N: i64 = 100;
