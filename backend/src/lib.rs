@@ -74,8 +74,7 @@ pub struct Application {
     addr: SocketAddr,
     server: Server,
     realtime: Arc<Realtime>,
-    writer: MessageWriter,
-    writer_thread: WriterThread,
+    writer: WriterThread,
     drain: Duration,
 }
 
@@ -120,7 +119,7 @@ impl Application {
             keys: JwtKeys::new(&secret, config.access_token_ttl),
             metrics: telemetry::metrics_handle(),
             realtime: Arc::clone(&realtime),
-            writer: writer.clone(),
+            writer,
             db,
             config,
             spa,
@@ -135,7 +134,7 @@ impl Application {
             .tcp_nodelay(true)
             .shutdown_timeout(SHUTDOWN_GRACE_SECONDS)
             .run();
-        Ok(Application { addr, server, realtime, writer, writer_thread, drain })
+        Ok(Application { addr, server, realtime, writer: writer_thread, drain })
     }
 
     pub fn port(&self) -> u16 {
@@ -162,7 +161,7 @@ impl Application {
             }
         };
         // The requests have finished: nothing more is sent.
-        self.writer.stop(self.writer_thread).await;
+        self.writer.stop().await;
         stopped.map_err(io::Error::other)?
     }
 }

@@ -77,8 +77,11 @@ enum Job {
     Stop,
 }
 
-/// The writer thread, for [`MessageWriter::stop`].
-pub struct WriterThread(thread::JoinHandle<()>);
+/// The writer thread, to stop at shutdown ([`WriterThread::stop`]).
+pub struct WriterThread {
+    thread: thread::JoinHandle<()>,
+    queue: mpsc::Sender<Job>,
+}
 
 /// Cheap to clone: a handle on the queue.
 #[derive(Clone)]
@@ -114,17 +117,8 @@ impl MessageWriter {
             .spawn(move || write_batches(&writer_db, jobs, &Published { events: published, webhooks }))
             // Unwrap: spawning a thread fails only when the OS is out of threads at start-up.
             .expect("cannot start the message writer thread");
-        (MessageWriter { db, queue, members }, WriterThread(thread))
-    }
-
-    /// Shutdown: commits what is queued, then ends the writer thread and waits for it; sends after this
-    /// are refused (503). Why wait: the thread holds a handle on the connection pool, and were it the
-    /// last one, the pool's PostgreSQL connections would be closed on that thread while the process
-    /// exits, freeing TLS state that `exit` frees too (a node once aborted so after SIGTERM, "double
-    /// free or corruption").
-    pub async fn stop(&self, thread: WriterThread) {
-        let _ = self.queue.send(Job::Stop).await;
-        let _ = tokio::task::spawn_blocking(move || thread.0.join()).await;
+        let writer_thread = WriterThread { thread, queue: queue.clone() };
+        (MessageWriter { db, queue, members }, writer_thread)
     }
 
     /// The author's row when they are a member of `room_id` (remembered for a few seconds); 403 or 404
@@ -187,6 +181,18 @@ impl MessageWriter {
         self.queue.send(Job::Change { apply, done }).await.map_err(|_| stopped())?;
         finished.await.map_err(|_| stopped())??;
         committed.await.map_err(|_| stopped())
+    }
+}
+
+impl WriterThread {
+    /// Shutdown: commits what is queued, then ends the writer thread and waits for it; sends after this
+    /// are refused (503). Why wait: the thread holds a handle on the connection pool, and were it the
+    /// last one, the pool's PostgreSQL connections would be closed on that thread while the process
+    /// exits, freeing TLS state that `exit` frees too (a node once aborted so after SIGTERM, "double
+    /// free or corruption").
+    pub async fn stop(self) {
+        let _ = self.queue.send(Job::Stop).await;
+        let _ = tokio::task::spawn_blocking(move || self.thread.join()).await;
     }
 }
 
