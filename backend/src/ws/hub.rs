@@ -1,8 +1,8 @@
 //! `RoomHub`: which local sessions are subscribed to which room, and the fan-out to them.
 //!
 //! The hub owns its maps behind one std `Mutex`, never held across an `.await`: every operation
-//! is a few map lookups and non-blocking `try_send`s. Each event is serialised once; its bytes are
-//! shared by every session that receives it. A session whose bounded queue is full is told to
+//! is a few map lookups and non-blocking offers to session inboxes. Each event is serialised once; its bytes are
+//! shared by every session that receives it. A session whose inbox is full is told to
 //! close with 4008 ("too slow, reconnect with since"), and gets nothing more: one slow reader
 //! never holds back a room.
 
@@ -12,8 +12,9 @@ use std::time::Instant;
 
 use bytestring::ByteString;
 use chat_api::{Message, ServerFrame, UnsubscribeReason, close};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
+use super::inbox::Inbox;
 use super::reorder::{self, Reorder};
 use crate::events::member_checks::MemberChecks;
 use crate::events::waiters::RoomWaiters;
@@ -24,8 +25,7 @@ use crate::revocations::EndedSessions;
 pub type ConnectionId = u64;
 
 /// What the hub hands a session, in order: shared by every session that gets it. One pointer wide on
-/// purpose: every session's queue allocates room for 32 of these when it opens, idle or not (at 40 bytes,
-/// the width of an enum holding a frame's bytes, 1.3 KiB a socket; at 8, 256 bytes).
+/// purpose: a session's inbox holds as many of these as it was ever behind by.
 pub type Outbound = Arc<Queued>;
 
 #[derive(Debug)]
@@ -73,16 +73,16 @@ pub struct SessionHandle {
     pub api_token_id: Option<i64>,
     /// The session behind the socket, so that ending it closes the socket.
     pub session: Option<String>,
-    pub queue: mpsc::Sender<Outbound>,
+    pub inbox: Arc<Inbox>,
     pub close: Arc<CloseSignal>,
 }
 
 impl SessionHandle {
-    /// Queues a frame for the session without waiting: a session whose queue is full is too slow, and is
+    /// Queues a frame for the session without waiting: a session whose inbox is full is too slow, and is
     /// ordered closed (it stays registered until its task ends, which unregisters it and announces its
     /// departure like any other; counted as `ws_closes_total{code="4008"}` as it closes).
     fn offer(&self, item: &Outbound) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(Arc::clone(item)) {
+        if self.inbox.offer(item).is_err() {
             self.close.order(CloseOrder::TOO_SLOW);
         }
     }
@@ -507,8 +507,8 @@ impl Sink for RoomHub {
     fn resync(&self) {
         let resync = Arc::new(Queued::Resync);
         for session in self.state().sessions.values() {
-            // A full queue will produce a gap check with its next message anyway.
-            let _ = session.queue.try_send(Arc::clone(&resync));
+            // A full inbox will produce a gap check with its next message anyway.
+            let _ = session.inbox.offer(&resync);
         }
     }
 }

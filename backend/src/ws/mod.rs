@@ -2,11 +2,12 @@
 //! and the same stream of one room as server-sent events, `GET /api/v1/rooms/{room_id}/events`.
 //!
 //! Layout: `protocol.rs` parses frames, `session.rs` runs one connection, `transport.rs` writes its frames
-//! to a socket (`outgoing.rs`) or an SSE stream, `hub.rs` fans out to local sessions, `tickets.rs` and
-//! `presence.rs` keep what every node must share (in Redis when configured). [`Realtime`] bundles them for
-//! the handlers.
+//! to a socket (`outgoing.rs`) or an SSE stream, `hub.rs` fans out to local sessions' inboxes
+//! (`inbox.rs`), `tickets.rs` and `presence.rs` keep what every node must share (in Redis when
+//! configured). [`Realtime`] bundles them for the handlers.
 
 pub mod hub;
+mod inbox;
 mod outgoing;
 pub mod presence;
 pub mod protocol;
@@ -14,7 +15,6 @@ mod reorder;
 pub mod session;
 pub mod tickets;
 pub mod transport;
-mod wake_gate;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,7 +36,8 @@ use crate::domain::{api_tokens, rooms, users};
 use crate::error::ApiError;
 use crate::events::Event;
 use crate::state::State;
-use hub::{CloseOrder, CloseSignal, ConnectionId, Outbound, RoomHub};
+use hub::{CloseOrder, CloseSignal, ConnectionId, RoomHub};
+use inbox::Inbox;
 use presence::Presence;
 use session::Session;
 use tickets::{TICKET_TTL, TicketStore};
@@ -44,9 +45,7 @@ use transport::Transport;
 
 /// The largest frame a client may send; a larger one closes the socket with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
-/// Frames queued for one session before it counts as too slow (4008).
-const SESSION_QUEUE: usize = 256;
-/// Events written ahead of an SSE client; past it the session waits (and its queue above fills).
+/// Events written ahead of an SSE client; past it the session waits (and its inbox fills).
 const SSE_BUFFER: usize = 64;
 
 /// The real-time side of a node.
@@ -176,10 +175,10 @@ pub async fn connect(
     let (response, ws) = outgoing::take_over(response, ws);
     let stream =
         stream.max_frame_size(MAX_FRAME_BYTES).aggregate_continuations().max_continuation_size(MAX_FRAME_BYTES);
-    let (id, queue, close) = register(&state.realtime, &caller);
+    let (id, inbox, close) = register(&state.realtime, &caller);
     let session = Session::new(id, user.into(), caller, state.clone(), Transport::Ws(ws), close);
     // The socket's halves are tied to this worker's thread; the task stays on it.
-    actix_web::rt::spawn(session.run(Some(stream), queue, None));
+    actix_web::rt::spawn(session.run(Some(stream), inbox, None));
     Ok(response)
 }
 
@@ -232,10 +231,10 @@ pub async fn events(
     // Refused with a status rather than in the stream: an `EventSource` gives up on one, instead of retrying.
     state.db.read(move |c| rooms::visible(c, room_id, user_id)).await?;
     let user = state.db.read(move |c| users::find(c, user_id)).await?;
-    let (id, queue, close) = register(&state.realtime, &caller);
+    let (id, inbox, close) = register(&state.realtime, &caller);
     let (events_tx, events_rx) = mpsc::channel(SSE_BUFFER);
     let session = Session::new(id, user.into(), caller, state.clone(), Transport::Sse(events_tx), close);
-    actix_web::rt::spawn(session.run(None, queue, Some((room_id, since))));
+    actix_web::rt::spawn(session.run(None, inbox, Some((room_id, since))));
     let body = futures_util::stream::unfold(events_rx, |mut events| async move {
         events.recv().await.map(|event| (Ok::<_, std::convert::Infallible>(event), events))
     });
@@ -280,10 +279,10 @@ async fn authenticate(state: &State, req: &HttpRequest, ticket: Option<&str>) ->
     Ok(caller)
 }
 
-/// A new connection in the hub: its id, the queue the hub fills, and where close orders arrive.
-fn register(realtime: &Realtime, caller: &Caller) -> (ConnectionId, mpsc::Receiver<Outbound>, Arc<CloseSignal>) {
+/// A new connection in the hub: its id, the inbox the hub fills, and where close orders arrive.
+fn register(realtime: &Realtime, caller: &Caller) -> (ConnectionId, Arc<Inbox>, Arc<CloseSignal>) {
     let id = realtime.next_connection.fetch_add(1, Ordering::Relaxed);
-    let (queue_tx, queue_rx) = mpsc::channel(SESSION_QUEUE);
+    let inbox = Inbox::new();
     let close = Arc::new(CloseSignal::default());
     realtime.hub.register(
         id,
@@ -291,7 +290,7 @@ fn register(realtime: &Realtime, caller: &Caller) -> (ConnectionId, mpsc::Receiv
             user_id: caller.user_id,
             api_token_id: caller.api_token_id,
             session: caller.session.clone(),
-            queue: queue_tx,
+            inbox: Arc::clone(&inbox),
             close: Arc::clone(&close),
         },
     );
@@ -299,7 +298,7 @@ fn register(realtime: &Realtime, caller: &Caller) -> (ConnectionId, mpsc::Receiv
     if realtime.is_draining() {
         realtime.hub.close_now(id, CloseOrder::RESTARTING);
     }
-    (id, queue_rx, close)
+    (id, inbox, close)
 }
 
 /// A ticket outlives nothing it was made from: a session ended or an API token revoked since it was

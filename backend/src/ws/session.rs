@@ -1,7 +1,7 @@
 //! One connection, a WebSocket or a server-sent-event stream of one room (`transport.rs`): a plain async
-//! task (no actors) running one `select!` loop over the client's frames (a socket's only), the hub's queue,
-//! the heartbeat, the credential's expiry and close orders. Cleanup (hub, presence) always runs after the
-//! loop, whatever ended it.
+//! task (no actors) running one loop over the frames the hub queues in its inbox (`inbox.rs`), the
+//! client's frames (a socket's only), the heartbeat, the credential's expiry and close orders. Cleanup
+//! (hub, presence) always runs after the loop, whatever ended it.
 //!
 //! Delivery is by seq: the session remembers the last seq it delivered per room. A message at
 //! `last + 1` is written; one at or below `last` was already delivered (by the replay or a gap
@@ -21,13 +21,12 @@ use bytestring::ByteString;
 use chat_api::{ClientFrame, Message, Scope, ServerFrame, UnsubscribeReason, User};
 use futures_util::StreamExt;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::mpsc;
 use tokio::time::{Instant, Interval, Sleep, interval, sleep_until};
 
 use super::hub::{CloseOrder, CloseSignal, ConnectionId, Outbound, Queued, RoomFrame, encode};
+use super::inbox::{Inbox, Next};
 use super::protocol::{self, Rejected};
 use super::transport::{Gone, Transport};
-use super::wake_gate::WakeGate;
 use crate::caller::Caller;
 use crate::domain::messages::{self, DedupKeys, MessageBody, Window};
 use crate::domain::rooms::Standing;
@@ -143,12 +142,12 @@ impl Session {
     pub async fn run(
         mut self,
         mut stream: Option<AggregatedMessageStream>,
-        mut queue: mpsc::Receiver<Outbound>,
+        inbox: Arc<Inbox>,
         first: Option<(i64, Option<i64>)>,
     ) {
         let gauge = if self.transport.is_sse() { "sse_streams_open" } else { "ws_connections_open" };
         metrics::gauge!(gauge).increment(1.0);
-        let end = self.serve(stream.as_mut(), &mut queue, first).await;
+        let end = self.serve(stream.as_mut(), &inbox, first).await;
         let rooms = self.state.realtime.hub.unregister(self.id);
         for room_id in rooms {
             // Boxed: presence goes through the broker, and a Redis publish is a future of over
@@ -171,7 +170,7 @@ impl Session {
     async fn serve(
         &mut self,
         mut stream: Option<&mut AggregatedMessageStream>,
-        queue: &mut mpsc::Receiver<Outbound>,
+        inbox: &Arc<Inbox>,
         first: Option<(i64, Option<i64>)>,
     ) -> End {
         // Boxed: it runs once, and its frames and errors would otherwise be part of the task all its life.
@@ -180,7 +179,7 @@ impl Session {
         }
         let mut heartbeat = interval(PING_INTERVAL);
         let mut last_heard = Instant::now();
-        // A far-future deadline stands in for "never expires", keeping one select! arm.
+        // A far-future deadline stands in for "never expires", keeping one branch.
         let expiry =
             sleep_until(self.expires_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86400)));
         tokio::pin!(expiry);
@@ -189,37 +188,35 @@ impl Session {
         let signal = Arc::clone(&self.close);
         let close_ordered = async move { signal.wait().await };
         tokio::pin!(close_ordered);
-        // Everything but the queue, polled only when one of them was woken (see `wake_gate`).
-        let gate = WakeGate::default();
+        // What the futures below wake: the inbox remembers it (see `inbox`).
+        let others = inbox.waker();
         loop {
-            // Biased, queue first: a delivery (the hot path, one per subscriber and message) polls nothing
-            // else. What comes after waits only while deliveries are queued (at most `SESSION_QUEUE`), each
-            // a write that does not wait unless the client stops reading, and then the write itself
-            // watches for close orders.
-            let control = poll_fn(|cx| {
-                gate.poll(cx, |cx| {
+            // Frames first: a delivery (the hot path, one per subscriber and message) polls nothing else.
+            // What comes after waits only while frames are queued (at most `inbox::CAPACITY`), each a write
+            // that does not wait unless the client stops reading, and then the write itself watches for
+            // close orders.
+            let next = poll_fn(|cx| {
+                inbox.poll_next(cx, &others, |cx| {
                     poll_control(cx, close_ordered.as_mut(), &mut stream, &mut heartbeat, expiry.as_mut())
                 })
-            });
-            let step = tokio::select! {
-                biased;
-                Some(item) = queue.recv() => self.deliver(item).await,
-                control = control => match control {
-                    Control::Close(order) => Err(End::Close(order)),
-                    Control::Frame(frame) => {
-                        last_heard = Instant::now();
-                        // Boxed: a client's frame is rare beside deliveries, and its handling (a refusal, an
-                        // error frame, a pong) is the largest state of the loop: inline, it set the size of
-                        // every idle connection's task.
-                        Box::pin(self.on_client_frame(frame)).await
-                    }
-                    // An SSE client sends nothing: a write to a client that went away fails instead.
-                    Control::Heartbeat if stream.is_some() && last_heard.elapsed() > CLIENT_TIMEOUT => {
-                        Err(End::Close(IDLE))
-                    }
-                    Control::Heartbeat => self.transport.heartbeat().await.map_err(gone),
-                    Control::Expired => Err(End::Close(EXPIRED)),
-                },
+            })
+            .await;
+            let step = match next {
+                Next::Frame(item) => self.deliver(item).await,
+                Next::Other(Control::Close(order)) => Err(End::Close(order)),
+                Next::Other(Control::Frame(frame)) => {
+                    last_heard = Instant::now();
+                    // Boxed: a client's frame is rare beside deliveries, and its handling (a refusal, an
+                    // error frame, a pong) is the largest state of the loop: inline, it set the size of
+                    // every idle connection's task.
+                    Box::pin(self.on_client_frame(frame)).await
+                }
+                // An SSE client sends nothing: a write to a client that went away fails instead.
+                Next::Other(Control::Heartbeat) if stream.is_some() && last_heard.elapsed() > CLIENT_TIMEOUT => {
+                    Err(End::Close(IDLE))
+                }
+                Next::Other(Control::Heartbeat) => self.transport.heartbeat().await.map_err(gone),
+                Next::Other(Control::Expired) => Err(End::Close(EXPIRED)),
             };
             if let Err(end) = step {
                 return end;
@@ -335,7 +332,7 @@ impl Session {
     }
 
     /// Registers with the hub first, then replays from the database, so nothing falls between the
-    /// two: anything published meanwhile waits in the queue and is skipped if the replay had it.
+    /// two: anything published meanwhile waits in the inbox and is skipped if the replay had it.
     async fn subscribe(&mut self, room_id: i64, since: Option<i64>) -> Result<Result<(), ApiError>, End> {
         if let Err(e) = self.require(Scope::MessagesRead) {
             return Ok(Err(e));
@@ -515,7 +512,7 @@ impl Session {
                 self.write_seq(frame.text.clone(), Some(seq)).await?;
                 self.delivered.insert(room_id, seq);
                 // From the sender's request (the writer stamps `created_at` before committing) to
-                // this socket's write: commit, publish, Redis, fan-out and this queue.
+                // this socket's write: commit, publish, Redis, fan-out and this inbox.
                 if let Some(created_at) = frame.created_at {
                     let latency = (chrono::Utc::now() - created_at).to_std().unwrap_or_default();
                     DELIVERY_LATENCY.record(latency.as_secs_f64());
@@ -559,7 +556,7 @@ impl Session {
             Err(e) => return self.write_frame(&api_error_frame(&e, Some(client_id))).await,
         };
         if posted.created {
-            // Committed, and published by the writer in seq order; this session handles its queue
+            // Committed, and published by the writer in seq order; this session reads its inbox
             // only after this returns, so the sender sees its ack before the message.
             metrics::counter!("chat_messages_sent_total", "via" => "ws").increment(1);
         }
@@ -628,7 +625,7 @@ fn gone(_: Gone) -> End {
     End::ClientGone
 }
 
-/// What the session's loop waits for beside its queue.
+/// What the session's loop waits for beside its inbox's frames.
 enum Control {
     Close(CloseOrder),
     /// The client's next frame (a WebSocket's only), or `None` when it went away.
