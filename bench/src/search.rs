@@ -325,7 +325,12 @@ impl Store {
 
     fn load_tail(&self) -> String {
         match self {
-            Store::Sqlite { .. } => "COMMIT;\n".to_string(),
+            // Indexed as the server's message writer indexes new messages (`domain::search::index_pending`):
+            // the index is no longer kept by a trigger on insert.
+            Store::Sqlite { .. } => "INSERT INTO messages_fts (rowid, body) SELECT id, body FROM messages \
+                 WHERE id > (SELECT indexed_upto FROM messages_fts_state) ORDER BY id;\n\
+                 UPDATE messages_fts_state SET indexed_upto = (SELECT MAX(id) FROM messages);\nCOMMIT;\n"
+                .to_string(),
             // The ids were given, so the sequence is moved past them; statistics as autovacuum would make.
             Store::Postgres { .. } => {
                 "COMMIT;\nSELECT setval('rooms_id_seq', (SELECT max(id) FROM rooms));\nANALYZE;\n".to_string()

@@ -1,8 +1,10 @@
 //! Search (CONTRACT-2 "Search"): the messages of the caller's rooms containing every word of a query
 //! (case-insensitive, the last word also as a prefix), newest first, with the matched words' offsets.
-//! PostgreSQL answers from a GIN index over a generated `tsvector`, SQLite from an FTS5 index kept by
-//! triggers: both change in the transaction that changes a body, so an edit is found by its new text only
-//! and a deleted message (body emptied) not at all.
+//! PostgreSQL answers from a GIN index over a generated `tsvector`, SQLite from an FTS5 index. Both change
+//! in the transaction that edits or deletes a body, so an edit is found by its new text only and a deleted
+//! message (body emptied) not at all; SQLite indexes new messages in batches after they are stored, and
+//! always before a search reads the index ([`index_pending`]), so a search finds every message sent
+//! before it.
 
 use chat_api::{SearchHit, SearchPage};
 use diesel::prelude::*;
@@ -97,6 +99,27 @@ pub fn search(
         })
         .collect();
     Ok(SearchPage { items, next_cursor })
+}
+
+/// SQLite: indexes the messages sent since the last time, in the caller's transaction, and returns how
+/// many. New messages are not indexed in the transaction that stores them (the migration
+/// `search_catch_up` says why); the message writer calls this after a few hundred sends and before a
+/// search. PostgreSQL's index is a generated column, always current: nothing to do.
+pub fn index_pending(conn: &mut DbConnection) -> Result<usize, ApiError> {
+    let DbConnection::Sqlite(lite) = conn else { return Ok(0) };
+    let indexed = diesel::sql_query(
+        "INSERT INTO messages_fts (rowid, body) SELECT id, body FROM messages \
+         WHERE id > (SELECT indexed_upto FROM messages_fts_state) ORDER BY id",
+    )
+    .execute(lite)?;
+    if indexed > 0 {
+        diesel::sql_query(
+            "UPDATE messages_fts_state \
+             SET indexed_upto = (SELECT MAX(indexed_upto, COALESCE(MAX(id), 0)) FROM messages)",
+        )
+        .execute(lite)?;
+    }
+    Ok(indexed)
 }
 
 /// The ids of the matching messages of the user's rooms, newest first. The words are letters and

@@ -16,7 +16,12 @@
 //!
 //! Each transaction also queues its events for the room's webhooks (`webhooks::outbox::enqueue`), so
 //! that what is committed is exactly what webhooks are sent, and rings this node's webhook dispatcher.
+//!
+//! On SQLite the writer also keeps the search index: new messages are indexed in a transaction of their
+//! own after `INDEX_EVERY` sends, and before any search ([`MessageWriter::index_for_search`]).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Instant;
 
@@ -26,8 +31,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::Event;
 use super::member_checks::MemberChecks;
 use crate::broker::Broker;
-use crate::db::{Database, DbConnection};
+use crate::db::{Backend, Database, DbConnection};
 use crate::domain::messages::{self, DedupKeys, Extras, MessageBody, PendingSend, Posted};
+use crate::domain::search;
 use crate::error::ApiError;
 use crate::webhooks::{Wakeup, outbox};
 
@@ -35,6 +41,8 @@ use crate::webhooks::{Wakeup, outbox};
 const MAX_BATCH: usize = 256;
 /// Sends waiting for the writer before new ones wait to enter the queue (backpressure).
 const QUEUE_DEPTH: usize = 4096;
+/// SQLite: new messages indexed for search at once (sooner when a search comes).
+const INDEX_EVERY: usize = 512;
 
 /// A change's work: its own transaction, committed when this returns `Ok`; the events to publish.
 type Apply = Box<dyn FnOnce(&mut DbConnection) -> Result<Committed, ApiError> + Send>;
@@ -73,6 +81,10 @@ enum Job {
         apply: Apply,
         done: oneshot::Sender<Result<(), ApiError>>,
     },
+    /// SQLite: index what was sent since the last time, for a search about to read the index.
+    IndexSearch {
+        done: oneshot::Sender<Result<(), ApiError>>,
+    },
     /// Shutdown: what was queued before is committed, then the thread ends.
     Stop,
 }
@@ -89,6 +101,8 @@ pub struct MessageWriter {
     db: Database,
     queue: mpsc::Sender<Job>,
     members: MemberChecks,
+    /// SQLite: messages were stored that the search index does not hold yet.
+    search_behind: Arc<AtomicBool>,
 }
 
 impl MessageWriter {
@@ -111,14 +125,17 @@ impl MessageWriter {
                 events.clear();
             }
         });
+        let sqlite = db.backend() == Backend::Sqlite;
+        let search_behind = Arc::new(AtomicBool::new(sqlite));
+        let mut index = SearchIndex { sqlite, behind: Arc::clone(&search_behind), unindexed: 0 };
         let writer_db = db.clone();
         let thread = thread::Builder::new()
             .name("message-writer".into())
-            .spawn(move || write_batches(&writer_db, jobs, &Published { events: published, webhooks }))
+            .spawn(move || write_batches(&writer_db, jobs, &Published { events: published, webhooks }, &mut index))
             // Unwrap: spawning a thread fails only when the OS is out of threads at start-up.
             .expect("cannot start the message writer thread");
         let writer_thread = WriterThread { thread, queue: queue.clone() };
-        (MessageWriter { db, queue, members }, writer_thread)
+        (MessageWriter { db, queue, members, search_behind }, writer_thread)
     }
 
     /// The author's row when they are a member of `room_id` (remembered for a few seconds); 403 or 404
@@ -184,6 +201,20 @@ impl MessageWriter {
     }
 }
 
+impl MessageWriter {
+    /// Before a search reads the index: SQLite indexes the messages stored since the last time (in the
+    /// writer's order, after the sends queued before), so that a search finds every message sent before it.
+    /// Nothing to wait for when none was stored since (and never on PostgreSQL).
+    pub async fn index_for_search(&self) -> Result<(), ApiError> {
+        if !self.search_behind.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let (done, finished) = oneshot::channel();
+        self.queue.send(Job::IndexSearch { done }).await.map_err(|_| stopped())?;
+        finished.await.map_err(|_| stopped())?
+    }
+}
+
 impl WriterThread {
     /// Shutdown: commits what is queued, then ends the writer thread and waits for it; sends after this
     /// are refused (503). Why wait: the thread holds a handle on the connection pool, and were it the
@@ -203,7 +234,7 @@ fn stopped() -> ApiError {
 /// The writer thread: takes what is queued (at least one job) and works through it in queue order:
 /// each run of sends in one transaction, each change in its own; publishes what it committed in
 /// commit order, answers every caller, and repeats.
-fn write_batches(db: &Database, mut jobs: mpsc::Receiver<Job>, published: &Published) {
+fn write_batches(db: &Database, mut jobs: mpsc::Receiver<Job>, published: &Published, index: &mut SearchIndex) {
     let mut queued = Vec::with_capacity(MAX_BATCH);
     let mut sends = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.blocking_recv() {
@@ -214,17 +245,58 @@ fn write_batches(db: &Database, mut jobs: mpsc::Receiver<Job>, published: &Publi
                 Job::Send { send, reply } => sends.push((send, reply)),
                 Job::Change { apply, done } => {
                     // The sends queued before this change commit before it.
-                    store_sends(db, &mut sends, published);
+                    index.stored(store_sends(db, &mut sends, published));
                     let _ = done.send(db.write_here(apply).map(|committed| published.send(committed)));
+                }
+                Job::IndexSearch { done } => {
+                    index.stored(store_sends(db, &mut sends, published));
+                    let _ = done.send(index.catch_up(db));
                 }
                 Job::Stop => {
                     // Jobs queued after the stop are dropped: their callers are answered 503.
-                    store_sends(db, &mut sends, published);
+                    index.stored(store_sends(db, &mut sends, published));
                     return;
                 }
             }
         }
-        store_sends(db, &mut sends, published);
+        index.stored(store_sends(db, &mut sends, published));
+        if index.unindexed >= INDEX_EVERY {
+            // A failure leaves the index behind, and the next search or batch tries again.
+            if let Err(e) = index.catch_up(db) {
+                tracing::warn!("indexing new messages for search failed: {e}");
+            }
+        }
+    }
+}
+
+/// The writer's side of the search index (SQLite): how far behind it is.
+struct SearchIndex {
+    sqlite: bool,
+    /// Shared with [`MessageWriter::index_for_search`]: false once everything stored is indexed (true at
+    /// start: the last run may have stopped with messages not yet indexed).
+    behind: Arc<AtomicBool>,
+    /// Messages stored since the last catch-up.
+    unindexed: usize,
+}
+
+impl SearchIndex {
+    fn stored(&mut self, new_messages: usize) {
+        if self.sqlite && new_messages > 0 {
+            self.unindexed += new_messages;
+            self.behind.store(true, Ordering::Release);
+        }
+    }
+
+    /// Indexes what was stored since the last time, in one transaction. Only this thread stores messages,
+    /// so nothing is stored between the check and the commit.
+    fn catch_up(&mut self, db: &Database) -> Result<(), ApiError> {
+        if !self.sqlite || !self.behind.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        db.write_here(|conn| conn.transaction(search::index_pending))?;
+        self.unindexed = 0;
+        self.behind.store(false, Ordering::Release);
+        Ok(())
     }
 }
 
@@ -239,14 +311,14 @@ fn take_queued(jobs: &mut mpsc::Receiver<Job>, queued: &mut Vec<Job>) {
 }
 
 /// Stores `sends` in one transaction, publishes the new messages in commit order and answers every
-/// sender; leaves `sends` empty.
+/// sender; leaves `sends` empty. Returns how many new messages it stored.
 fn store_sends(
     db: &Database,
     sends: &mut Vec<(PendingSend, oneshot::Sender<Result<Posted, ApiError>>)>,
     published: &Published,
-) {
+) -> usize {
     if sends.is_empty() {
-        return;
+        return 0;
     }
     let (sends, replies): (Vec<PendingSend>, Vec<_>) = sends.drain(..).unzip();
     metrics::histogram!("message_batch_size").record(sends.len() as f64);
@@ -260,17 +332,20 @@ fn store_sends(
     });
     match stored {
         Ok((results, committed)) => {
+            let new_messages = results.iter().flatten().filter(|p| p.created).count();
             published.send(committed);
             for (reply, result) in replies.into_iter().zip(results) {
                 // The sender may have gone (client disconnected); the message is stored regardless.
                 let _ = reply.send(result);
             }
+            new_messages
         }
         Err(e) => {
             tracing::error!("a batch of {} messages failed: {e}", sends.len());
             for reply in replies {
                 let _ = reply.send(Err(e.for_each_caller()));
             }
+            0
         }
     }
 }

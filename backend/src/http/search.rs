@@ -48,6 +48,7 @@ pub async fn find(
     caller.require(Scope::MessagesRead)?;
     let SearchQuery { q, room_id, limit, cursor } = query.into_inner();
     let (limit, before) = (page_limit(limit, 20)?, id_cursor(cursor)?);
+    state.writer.index_for_search().await?;
     let page = state.db.read(move |conn| search::search(conn, caller.user_id, &q, room_id, limit, before)).await?;
     Ok(web::Json(page))
 }

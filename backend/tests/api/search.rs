@@ -9,6 +9,7 @@ use crate::helpers::{TestApp, TestUser, expect_json, expect_problem, expect_stat
 db_tests!(
     search_finds_every_word_newest_first_with_highlights,
     search_follows_edits_and_deletes,
+    search_follows_edits_and_deletes_of_messages_indexed_before_and_after,
     search_never_shows_a_room_the_caller_is_not_in,
     search_refuses_bad_queries,
 );
@@ -67,6 +68,33 @@ async fn search_follows_edits_and_deletes(app: TestApp) {
     assert_eq!(bodies(&search(&app, &alice, "q=wednesday").await), ["meeting on wednesday"]);
     assert_eq!(bodies(&search(&app, &alice, "q=meeting").await), ["meeting on wednesday"], "never a deleted message");
     assert!(items(&search(&app, &alice, "q=secret").await).is_empty());
+}
+
+/// SQLite indexes new messages in batches, and before every search: a message searched for once is in the
+/// index (its edit changes it there), the ones sent since are not yet (their edit or delete is picked up
+/// when they are indexed). Either way a search sees every message as it is now.
+async fn search_follows_edits_and_deletes_of_messages_indexed_before_and_after(app: TestApp) {
+    let alice = app.new_user().await;
+    let room_id = app.room_id(&alice, "public").await;
+    app.send(&alice, room_id, "alpha one").await;
+    assert_eq!(bodies(&search(&app, &alice, "q=alpha").await), ["alpha one"]);
+    app.send(&alice, room_id, "beta two").await;
+    app.send(&alice, room_id, "beta three").await;
+    expect_status(app.edit_message(&alice.token, room_id, 1, &json!({"body": "gamma one"})).await, StatusCode::OK)
+        .await;
+    expect_status(app.edit_message(&alice.token, room_id, 3, &json!({"body": "delta three"})).await, StatusCode::OK)
+        .await;
+    expect_status(app.delete_message(&alice.token, room_id, 2).await, StatusCode::NO_CONTENT).await;
+    assert!(items(&search(&app, &alice, "q=alpha").await).is_empty(), "an indexed message's old text");
+    assert!(items(&search(&app, &alice, "q=beta").await).is_empty(), "a deleted and an edited message");
+    assert_eq!(bodies(&search(&app, &alice, "q=gamma").await), ["gamma one"]);
+    assert_eq!(bodies(&search(&app, &alice, "q=delta").await), ["delta three"]);
+    assert_eq!(bodies(&search(&app, &alice, "q=one").await), ["gamma one"]);
+    // Indexed now, and changed again: the index follows.
+    expect_status(app.delete_message(&alice.token, room_id, 3).await, StatusCode::NO_CONTENT).await;
+    assert!(items(&search(&app, &alice, "q=delta").await).is_empty());
+    app.send(&alice, room_id, "alpha again").await;
+    assert_eq!(bodies(&search(&app, &alice, "q=alpha").await), ["alpha again"]);
 }
 
 async fn search_never_shows_a_room_the_caller_is_not_in(app: TestApp) {
