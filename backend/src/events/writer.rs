@@ -199,9 +199,7 @@ impl MessageWriter {
         finished.await.map_err(|_| stopped())??;
         committed.await.map_err(|_| stopped())
     }
-}
 
-impl MessageWriter {
     /// Before a search reads the index: SQLite indexes the messages stored since the last time (in the
     /// writer's order, after the sends queued before), so that a search finds every message sent before it.
     /// Nothing to wait for when none was stored since (and never on PostgreSQL).
@@ -245,21 +243,21 @@ fn write_batches(db: &Database, mut jobs: mpsc::Receiver<Job>, published: &Publi
                 Job::Send { send, reply } => sends.push((send, reply)),
                 Job::Change { apply, done } => {
                     // The sends queued before this change commit before it.
-                    index.stored(store_sends(db, &mut sends, published));
+                    store_sends(db, &mut sends, published, index);
                     let _ = done.send(db.write_here(apply).map(|committed| published.send(committed)));
                 }
                 Job::IndexSearch { done } => {
-                    index.stored(store_sends(db, &mut sends, published));
+                    store_sends(db, &mut sends, published, index);
                     let _ = done.send(index.catch_up(db));
                 }
                 Job::Stop => {
                     // Jobs queued after the stop are dropped: their callers are answered 503.
-                    index.stored(store_sends(db, &mut sends, published));
+                    store_sends(db, &mut sends, published, index);
                     return;
                 }
             }
         }
-        index.stored(store_sends(db, &mut sends, published));
+        store_sends(db, &mut sends, published, index);
         if index.unindexed >= INDEX_EVERY {
             // A failure leaves the index behind, and the next search or batch tries again.
             if let Err(e) = index.catch_up(db) {
@@ -311,14 +309,15 @@ fn take_queued(jobs: &mut mpsc::Receiver<Job>, queued: &mut Vec<Job>) {
 }
 
 /// Stores `sends` in one transaction, publishes the new messages in commit order and answers every
-/// sender; leaves `sends` empty. Returns how many new messages it stored.
+/// sender; leaves `sends` empty.
 fn store_sends(
     db: &Database,
     sends: &mut Vec<(PendingSend, oneshot::Sender<Result<Posted, ApiError>>)>,
     published: &Published,
-) -> usize {
+    index: &mut SearchIndex,
+) {
     if sends.is_empty() {
-        return 0;
+        return;
     }
     let (sends, replies): (Vec<PendingSend>, Vec<_>) = sends.drain(..).unzip();
     metrics::histogram!("message_batch_size").record(sends.len() as f64);
@@ -332,20 +331,20 @@ fn store_sends(
     });
     match stored {
         Ok((results, committed)) => {
-            let new_messages = results.iter().flatten().filter(|p| p.created).count();
+            // Before anyone hears of the new messages: a search made after the ack or the delivery
+            // must find them.
+            index.stored(results.iter().flatten().filter(|p| p.created).count());
             published.send(committed);
             for (reply, result) in replies.into_iter().zip(results) {
                 // The sender may have gone (client disconnected); the message is stored regardless.
                 let _ = reply.send(result);
             }
-            new_messages
         }
         Err(e) => {
             tracing::error!("a batch of {} messages failed: {e}", sends.len());
             for reply in replies {
                 let _ = reply.send(Err(e.for_each_caller()));
             }
-            0
         }
     }
 }
