@@ -6,8 +6,9 @@
 //! sockets share a core's caches), so what a delivery costs is mostly the cache lines it touches. A tokio
 //! channel keeps its sender's and receiver's sides on separate, padded cache lines, with the frames in
 //! blocks beside them, and the wake gate kept its flag and waker in a third allocation: popping a frame and
-//! checking the gate was about 6 % of a node's CPU at 1,500 msg/s, and the hub's send about 4 % more
-//! (perf, bench/results.md). Here a delivery takes one uncontended lock on one line, and the frames' ring.
+//! checking the gate were about 6 % of a node's samples at 1,500 msg/s, and the hub's send about 4 % more
+//! (`perf record` in the fan-out bench; with the inbox the sessions' share fell from 16 % to 13 %, the
+//! hub's from 6.6 % to 5.9 %). Here a delivery takes one uncontended lock on one line, and the frames' ring.
 //!
 //! The other futures are polled only when one of them was woken since they were last polled (or one was
 //! ready then): they are polled with the inbox's own waker, which records the wake, so a turn of the loop
