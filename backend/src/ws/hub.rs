@@ -1,8 +1,8 @@
 //! `RoomHub`: which local sessions are subscribed to which room, and the fan-out to them.
 //!
 //! The hub owns its maps behind one std `Mutex`, never held across an `.await`: every operation
-//! is a few map lookups and non-blocking offers to session inboxes. Each event is serialised once; its bytes are
-//! shared by every session that receives it. A session whose inbox is full is told to
+//! is a few map lookups and non-blocking offers to session inboxes. Each event is serialised once;
+//! its bytes are shared by every session that receives it. A session whose inbox is full is told to
 //! close with 4008 ("too slow, reconnect with since"), and gets nothing more: one slow reader
 //! never holds back a room.
 
