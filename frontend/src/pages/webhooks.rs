@@ -158,7 +158,10 @@ fn WebhookRow(
     }
 }
 
-/// The webhook's recent attempts, newest first.
+/// How often an open list of deliveries is read again: an attempt made while it is open shows up.
+const DELIVERIES_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The webhook's recent attempts, newest first, kept current while shown.
 #[component]
 fn Deliveries(room_id: Memo<i64>, webhook_id: i64) -> impl IntoView {
     let api = expect_context::<Api>();
@@ -166,8 +169,14 @@ fn Deliveries(room_id: Memo<i64>, webhook_id: i64) -> impl IntoView {
         let room = room_id.get();
         async move { api.webhook_deliveries(room, webhook_id).await }
     });
+    // An event sent just before the list was opened may still be on its way (its result is recorded when
+    // the receiver answers): read the list again while it is open.
+    if let Ok(refresh) = set_interval_with_handle(move || list.refetch(), DELIVERIES_REFRESH) {
+        on_cleanup(move || refresh.clear());
+    }
     view! {
-        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+        // A transition, not a suspense: a refresh keeps the rows on screen instead of "Loading…".
+        <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || list.get().map(|result| match result {
                 Err(e) => view! { <p class="error">{e.detail}</p> }.into_any(),
                 Ok(items) if items.is_empty() => view! { <p class="hint">"Nothing sent yet."</p> }.into_any(),
@@ -178,7 +187,7 @@ fn Deliveries(room_id: Memo<i64>, webhook_id: i64) -> impl IntoView {
                     </table>
                 }.into_any(),
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
