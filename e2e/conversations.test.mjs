@@ -120,7 +120,8 @@ describe('replies and reactions', () => {
     await pageB.locator('.room-item', { hasText: 'design' }).getByRole('link').click();
     await pageB.locator('#composer-input').fill('<b>bold</b> contrast ratio 4.5');
     await pageB.locator('#composer-input').press('Enter');
-    await pageB.locator('.message .body', { hasText: 'contrast ratio' }).waitFor();
+    // Stored (not the row shown while it is on its way), so that the search can find it.
+    await pageB.locator('.message:not(.pending) .body', { hasText: 'contrast ratio' }).waitFor();
     await pageB.locator('.messages').click();
     await pageB.keyboard.press('Control+K');
     await pageB.locator('#search-title').waitFor();
@@ -274,5 +275,45 @@ describe('replies and reactions', () => {
     await pageA.locator('#room-title', { hasText: 'design' }).waitFor();
     await pageA.locator('.message .body', { hasText: 'the proofs are in' }).waitFor();
     assert.deepEqual(pageA.problems, []);
+  });
+
+  test('a mention made while the socket was away shows on its room as soon as the socket is back', async () => {
+    const away = await server.api('POST', '/rooms', { token: ann.token, body: { name: 'while away' } });
+    await server.api('POST', `/rooms/${away.id}/join`, { token: ben.token });
+    const page = await openPage(browser, server);
+    // Ann's socket goes through a relay the test can cut: while cut, every attempt is closed at once.
+    let cut = false;
+    const relayed = [];
+    await page.routeWebSocket(/\/api\/v1\/ws/, (ws) => {
+      if (cut) {
+        ws.close({ code: 1011, reason: 'cut' });
+        return;
+      }
+      relayed.push([ws, ws.connectToServer()]);
+    });
+    try {
+      await logIn(page, ann);
+      await page.locator('.banner[data-state="connected"]').waitFor();
+      cut = true;
+      for (const [client, upstream] of relayed.splice(0)) {
+        await upstream.close();
+        await client.close({ code: 1011, reason: 'cut' });
+      }
+      await page.locator('.banner[data-state="reconnecting"]').waitFor();
+      // Made while Ann has no socket open: its `notification` frame reaches nobody.
+      await server.api('POST', `/rooms/${away.id}/messages`, { token: ben.token, body: { body: '@ann are you there?' } });
+      cut = false;
+      await eventually(async () => {
+        const retry = page.getByRole('button', { name: 'Retry now' });
+        if (await retry.isVisible()) await retry.click().catch(() => {});
+        return (await page.locator('.banner').getAttribute('data-state')) === 'connected';
+      }, 'the socket is back');
+      // Well before the room list's own refresh (every 30 s).
+      const item = page.locator('.room-item', { hasText: 'while away' });
+      await item.locator('.badge.mention', { hasText: '@1' }).waitFor({ timeout: 10_000 });
+      assert.deepEqual(page.problems, []);
+    } finally {
+      await page.context().close();
+    }
   });
 });

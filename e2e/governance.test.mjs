@@ -276,6 +276,8 @@ describe('a room run by its owner and admins', () => {
     await pageCat.locator('#composer-input').fill('cat was here');
     await pageCat.locator('#composer-input').press('Enter');
     await pageOwner.locator('.message', { hasText: 'cat was here' }).waitFor();
+    await openMembers(pageOwner);
+    await memberRow(pageOwner, cat).waitFor();
 
     await pageCat.getByRole('link', { name: 'Settings', exact: true }).click();
     await pageCat.getByLabel('Password', { exact: true }).fill(cat.password);

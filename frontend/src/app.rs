@@ -79,8 +79,9 @@ fn follow_the_user(session: Session, store: Store, socket: Socket, api: Api) {
         if id.is_some() {
             leptos::task::spawn_local(async move {
                 // Rooms first, so the socket subscribes to all of them with the right `since`.
+                let added_before = store.rooms_added();
                 if let Ok(rooms) = api.joined_rooms().await {
-                    store.set_rooms(rooms);
+                    store.set_rooms(rooms, added_before);
                 }
                 socket.start();
             });
@@ -130,10 +131,11 @@ fn start_ticking(store: Store, socket: Socket, api: Api, clock: Clock) {
 
 /// Fetches the joined rooms and subscribes to any this client did not know.
 pub async fn refresh_rooms(store: Store, socket: Socket, api: Api) {
+    let added_before = store.rooms_added();
     let Ok(rooms) = api.joined_rooms().await else { return };
     let new: Vec<i64> =
         store.rooms.with_untracked(|known| rooms.iter().map(|r| r.id).filter(|id| !known.contains_key(id)).collect());
-    store.set_rooms(rooms);
+    store.set_rooms(rooms, added_before);
     for room_id in new {
         socket.subscribe(room_id);
     }

@@ -303,7 +303,11 @@ impl Socket {
         }
     }
 
-    /// Connected: resubscribe with `since`, then resend the outbox.
+    /// Connected: resubscribe with `since`, resend the outbox, and read the room list again. A resume
+    /// replays missed messages, but a `notification` (a mention) reaches only the sockets open when it
+    /// was made: the room list's counts are how one made while this client had none open (a reconnect,
+    /// or the moments between a page's first room list and its socket) shows up. It also brings rooms
+    /// joined elsewhere meanwhile.
     fn on_ready(&self) {
         self.inner.update_value(|i| i.connected_at = Some(now_ms()));
         self.state.set(ConnState::Connected);
@@ -312,6 +316,7 @@ impl Socket {
             self.subscribe(room_id);
         }
         self.flush_outbox();
+        leptos::task::spawn_local(crate::app::refresh_rooms(self.store, *self, self.api));
     }
 
     pub fn subscribe(&self, room_id: i64) {

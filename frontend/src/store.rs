@@ -86,6 +86,9 @@ pub struct Store {
     /// The rooms the user is in.
     pub rooms: RwSignal<HashMap<i64, Room>>,
     pub rooms_loaded: RwSignal<bool>,
+    /// Rooms added here one by one (joined, created, accepted): a room list fetched before one of them was
+    /// added does not hold it, and must not drop it.
+    rooms_added: StoredValue<u64>,
     /// Each room's timeline in a signal of its own; [`Store::timeline`] reads one.
     timelines: StoredValue<HashMap<i64, ArcRwSignal<Timeline>>>,
     pub typing: RwSignal<HashMap<i64, Vec<Typist>>>,
@@ -114,6 +117,7 @@ impl Store {
             me: RwSignal::new(None),
             rooms: RwSignal::new(HashMap::new()),
             rooms_loaded: RwSignal::new(false),
+            rooms_added: StoredValue::new(0),
             timelines: StoredValue::new(HashMap::new()),
             typing: RwSignal::new(HashMap::new()),
             online: RwSignal::new(HashMap::new()),
@@ -293,12 +297,26 @@ impl Store {
     }
 
     /// Replaces the room list (after a fetch), keeping what the socket learnt in the meantime.
-    pub fn set_rooms(&self, rooms: Vec<Room>) {
+    /// How many rooms were added one by one so far: read before fetching the room list, for `set_rooms`.
+    pub fn rooms_added(&self) -> u64 {
+        self.rooms_added.get_value()
+    }
+
+    /// The room list as fetched when `rooms_added()` was `added_before`. Rooms it lacks are dropped (left
+    /// elsewhere), unless rooms were added here while it was on its way: one of those may be what it lacks
+    /// (a deep link's room, joined as the page loaded), so then nothing is dropped until the next fetch.
+    pub fn set_rooms(&self, rooms: Vec<Room>, added_before: u64) {
+        let keep_unlisted = self.rooms_added() != added_before;
         self.rooms.update(|known| {
             let mut fresh: HashMap<i64, Room> = rooms.into_iter().map(|r| (r.id, r)).collect();
             for (id, room) in fresh.iter_mut() {
                 if let Some(old) = known.get(id) {
                     keep_newer(room, old);
+                }
+            }
+            if keep_unlisted {
+                for (id, room) in known.drain() {
+                    fresh.entry(id).or_insert(room);
                 }
             }
             *known = fresh;
@@ -317,6 +335,7 @@ impl Store {
     }
 
     pub fn upsert_room(&self, room: Room) {
+        self.rooms_added.update_value(|added| *added += 1);
         self.rooms.update(|rooms| {
             rooms.insert(room.id, room);
         });

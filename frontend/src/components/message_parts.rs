@@ -60,9 +60,15 @@ pub fn ReplyQuote(room_id: Memo<i64>, reply: ReplyTo) -> impl IntoView {
 }
 
 /// Scrolls to message `seq` of the open room and highlights it, paging older history in until it is held
-/// (or there is nothing older).
+/// (or there is nothing older). Called as the room opens, too (a search hit, a notification): the room's
+/// latest page may not be in yet, and without it the timeline does not know there is older history, so
+/// it is fetched here first (pages merge by seq: the room page's own fetch of it adds nothing twice).
 pub async fn jump_to(api: Api, store: Store, room_id: i64, seq: i64) {
     let timeline = store.timeline(room_id);
+    if !timeline.with_untracked(|t| t.loaded) {
+        let Ok(page) = api.messages(room_id, None, None).await else { return };
+        store.add_page(room_id, page.items, Some(page.has_more));
+    }
     loop {
         let (held, first, has_older) =
             timeline.with_untracked(|t: &Timeline| (t.messages.contains_key(&seq), t.first_seq(), t.has_older));
@@ -72,17 +78,30 @@ pub async fn jump_to(api: Api, store: Store, room_id: i64, seq: i64) {
         let Ok(page) = api.messages(room_id, first, None).await else { return };
         store.add_page(room_id, page.items, Some(page.has_more));
     }
-    // After the rows for what was just loaded are on the page.
-    request_animation_frame(move || {
-        let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
-        let Ok(Some(row)) = document.query_selector(&format!(".message[data-seq=\"{seq}\"]")) else { return };
-        row.scroll_into_view();
-        let _ = row.class_list().add_1("highlight");
-        let later = gloo_timers::callback::Timeout::new(2_000, move || {
+    // The row shows once the room's page has drawn what was loaded (it may still be mounting); a list
+    // just mounted scrolls itself to the bottom at its next frame, so the jump comes after that.
+    for _ in 0..ROW_WAITS {
+        if message_row(seq).is_some() {
+            gloo_timers::future::sleep(ROW_WAIT).await;
+        }
+        if let Some(row) = message_row(seq) {
+            row.scroll_into_view();
+            let _ = row.class_list().add_1("highlight");
+            gloo_timers::future::sleep(std::time::Duration::from_secs(2)).await;
             let _ = row.class_list().remove_1("highlight");
-        });
-        later.forget();
-    });
+            return;
+        }
+        gloo_timers::future::sleep(ROW_WAIT).await;
+    }
+}
+
+/// How long `jump_to` waits for a loaded message's row: `ROW_WAITS` times `ROW_WAIT`.
+const ROW_WAITS: u32 = 50;
+const ROW_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+fn message_row(seq: i64) -> Option<web_sys::Element> {
+    let document = web_sys::window()?.document()?;
+    document.query_selector(&format!(".message[data-seq=\"{seq}\"]")).ok()?
 }
 
 /// The chips under a message: each emoji with its count, pressed when it is the reader's own.

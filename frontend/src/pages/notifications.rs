@@ -73,11 +73,7 @@ fn NotificationRow(notification: Notification) -> impl IntoView {
             return;
         };
         navigate(&format!("/rooms/{room_id}"), Default::default());
-        leptos::task::spawn_local(async move {
-            // Once the room's page has its latest messages, go to this one.
-            gloo_timers::future::sleep(std::time::Duration::from_millis(300)).await;
-            jump_to(api, store, room_id, seq).await;
-        });
+        leptos::task::spawn_local(jump_to(api, store, room_id, seq));
     };
     view! {
         <li class="notification" class:unread=!notification.read>

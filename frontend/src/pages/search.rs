@@ -93,10 +93,7 @@ fn Hit(hit: SearchHit) -> impl IntoView {
     let parts = marked(&hit.message.body, &hit.highlights);
     let open = move |_| {
         navigate(&format!("/rooms/{room_id}"), Default::default());
-        leptos::task::spawn_local(async move {
-            gloo_timers::future::sleep(std::time::Duration::from_millis(300)).await;
-            jump_to(api, store, room_id, seq).await;
-        });
+        leptos::task::spawn_local(jump_to(api, store, room_id, seq));
     };
     view! {
         <li class="search-hit">
