@@ -277,6 +277,31 @@ describe('replies and reactions', () => {
     assert.deepEqual(pageA.problems, []);
   });
 
+  test('a notification that comes while the notifications page is open shows on top, and is read', async () => {
+    const page = await openPage(browser, server);
+    try {
+      await logIn(page, ann);
+      await page.getByRole('link', { name: /Notifications/ }).click();
+      await page.locator('#notifications-title').waitFor();
+      await page.locator('.banner[data-state="connected"]').waitFor();
+      await server.api('POST', `/rooms/${room.id}/messages`, { token: ben.token, body: { body: '@ann a fresh one' } });
+      const rows = page.locator('.notification');
+      const fresh = rows.first();
+      await fresh.locator('.excerpt', { hasText: 'a fresh one' }).waitFor({ timeout: 10_000 });
+      assert.equal(await fresh.getAttribute('class').then((c) => c.includes('unread')), true, 'marked as new here');
+      assert.equal(await page.locator('.notification', { hasText: 'a fresh one' }).count(), 1);
+      // Seen on the page: read on the server too.
+      const readOnServer = async () => {
+        const list = await server.api('GET', '/notifications', { token: ann.token });
+        return list.items.find((n) => n.message?.body === '@ann a fresh one')?.read === true;
+      };
+      await eventually(readOnServer, 'the notification is read on the server');
+      assert.deepEqual(page.problems, []);
+    } finally {
+      await page.context().close();
+    }
+  });
+
   test('a mention made while the socket was away shows on its room as soon as the socket is back', async () => {
     const away = await server.api('POST', '/rooms', { token: ann.token, body: { name: 'while away' } });
     await server.api('POST', `/rooms/${away.id}/join`, { token: ben.token });

@@ -1,5 +1,6 @@
 //! The notifications page: mentions, replies and direct messages, newest first, unread marked; a click
-//! opens the room at the message. Seeing the page marks what it shows as read.
+//! opens the room at the message. Seeing the page marks what it shows as read, and one that arrives
+//! while it is open shows on top at once (the socket's `notification` frames, kept in the store).
 
 use chat_api::Notification;
 use leptos::prelude::*;
@@ -23,7 +24,7 @@ pub fn NotificationsPage() -> impl IntoView {
             match api.notifications(from.as_deref()).await {
                 Ok(page) => {
                     let newest = page.items.iter().filter(|n| !n.read).map(|n| n.id).max();
-                    items.update(|all| all.extend(page.items));
+                    add(items, page.items);
                     cursor.set(page.next_cursor);
                     // Shown: read, here and on the server (the room badges follow on the next refresh).
                     if let Some(up_to) = newest
@@ -37,6 +38,19 @@ pub fn NotificationsPage() -> impl IntoView {
         });
     };
     load(None);
+    // Arrived over the socket (before the first page came, or while the page is open): shown as unread,
+    // like the page's own, and read on the server as they are.
+    Effect::new(move |_| {
+        let unread: Vec<Notification> =
+            store.notifications.with(|live| live.iter().filter(|n| !n.read).cloned().collect());
+        let Some(up_to) = unread.iter().map(|n| n.id).max() else { return };
+        add(items, unread);
+        leptos::task::spawn_local(async move {
+            if api.read_notifications(up_to).await.is_ok() {
+                store.notifications_read(up_to);
+            }
+        });
+    });
     view! {
         <section class="settings notifications" aria-labelledby="notifications-title">
             <header class="room-header">
@@ -56,6 +70,19 @@ pub fn NotificationsPage() -> impl IntoView {
             </Show>
         </section>
     }
+}
+
+/// Adds notifications the list does not hold yet, keeping it newest first. The list keeps each one as it
+/// was when it came: unread ones stay marked for as long as the page is open.
+fn add(items: RwSignal<Vec<Notification>>, more: Vec<Notification>) {
+    items.update(|all| {
+        for notification in more {
+            if !all.iter().any(|n| n.id == notification.id) {
+                all.push(notification);
+            }
+        }
+        all.sort_by_key(|n| std::cmp::Reverse(n.id));
+    });
 }
 
 #[component]
