@@ -296,13 +296,13 @@ impl Store {
         self.me.with_untracked(|m| m.as_ref().map(|u| u.id))
     }
 
-    /// Replaces the room list (after a fetch), keeping what the socket learnt in the meantime.
     /// How many rooms were added one by one so far: read before fetching the room list, for `set_rooms`.
     pub fn rooms_added(&self) -> u64 {
         self.rooms_added.get_value()
     }
 
-    /// The room list as fetched when `rooms_added()` was `added_before`. Rooms it lacks are dropped (left
+    /// Replaces the room list (after a fetch), keeping what the socket learnt in the meantime. The list is
+    /// as fetched when `rooms_added()` was `added_before`. Rooms it lacks are dropped (left
     /// elsewhere), unless rooms were added here while it was on its way: one of those may be what it lacks
     /// (a deep link's room, joined as the page loaded), so then nothing is dropped until the next fetch.
     pub fn set_rooms(&self, rooms: Vec<Room>, added_before: u64) {
