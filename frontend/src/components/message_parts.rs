@@ -81,17 +81,15 @@ pub async fn jump_to(api: Api, store: Store, room_id: i64, seq: i64) {
     // The row shows once the room's page has drawn what was loaded (it may still be mounting); a list
     // just mounted scrolls itself to the bottom at its next frame, so the jump comes after that.
     for _ in 0..ROW_WAITS {
-        if message_row(seq).is_some() {
-            gloo_timers::future::sleep(ROW_WAIT).await;
-        }
-        if let Some(row) = message_row(seq) {
+        let drawn = message_row(seq).is_some();
+        gloo_timers::future::sleep(ROW_WAIT).await;
+        if drawn && let Some(row) = message_row(seq) {
             row.scroll_into_view();
             let _ = row.class_list().add_1("highlight");
             gloo_timers::future::sleep(std::time::Duration::from_secs(2)).await;
             let _ = row.class_list().remove_1("highlight");
             return;
         }
-        gloo_timers::future::sleep(ROW_WAIT).await;
     }
 }
 

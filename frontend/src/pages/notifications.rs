@@ -23,15 +23,8 @@ pub fn NotificationsPage() -> impl IntoView {
         leptos::task::spawn_local(async move {
             match api.notifications(from.as_deref()).await {
                 Ok(page) => {
-                    let newest = page.items.iter().filter(|n| !n.read).map(|n| n.id).max();
-                    add(items, page.items);
                     cursor.set(page.next_cursor);
-                    // Shown: read, here and on the server (the room badges follow on the next refresh).
-                    if let Some(up_to) = newest
-                        && api.read_notifications(up_to).await.is_ok()
-                    {
-                        store.notifications_read(up_to);
-                    }
+                    show(items, api, store, page.items).await;
                 }
                 Err(e) => error.set(Some(e.detail)),
             }
@@ -43,13 +36,9 @@ pub fn NotificationsPage() -> impl IntoView {
     Effect::new(move |_| {
         let unread: Vec<Notification> =
             store.notifications.with(|live| live.iter().filter(|n| !n.read).cloned().collect());
-        let Some(up_to) = unread.iter().map(|n| n.id).max() else { return };
-        add(items, unread);
-        leptos::task::spawn_local(async move {
-            if api.read_notifications(up_to).await.is_ok() {
-                store.notifications_read(up_to);
-            }
-        });
+        if !unread.is_empty() {
+            leptos::task::spawn_local(show(items, api, store, unread));
+        }
     });
     view! {
         <section class="settings notifications" aria-labelledby="notifications-title">
@@ -72,9 +61,11 @@ pub fn NotificationsPage() -> impl IntoView {
     }
 }
 
-/// Adds notifications the list does not hold yet, keeping it newest first. The list keeps each one as it
-/// was when it came: unread ones stay marked for as long as the page is open.
-fn add(items: RwSignal<Vec<Notification>>, more: Vec<Notification>) {
+/// Shows notifications (a fetched page, or ones that came live) the list does not hold yet, newest first,
+/// and reads the unread among them on the server (the room badges follow on the next refresh). The list
+/// keeps each one as it was when it came: unread ones stay marked for as long as the page is open.
+async fn show(items: RwSignal<Vec<Notification>>, api: Api, store: Store, more: Vec<Notification>) {
+    let newest_unread = more.iter().filter(|n| !n.read).map(|n| n.id).max();
     items.update(|all| {
         for notification in more {
             if !all.iter().any(|n| n.id == notification.id) {
@@ -83,6 +74,11 @@ fn add(items: RwSignal<Vec<Notification>>, more: Vec<Notification>) {
         }
         all.sort_by_key(|n| std::cmp::Reverse(n.id));
     });
+    if let Some(up_to) = newest_unread
+        && api.read_notifications(up_to).await.is_ok()
+    {
+        store.notifications_read(up_to);
+    }
 }
 
 #[component]
